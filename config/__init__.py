@@ -1,0 +1,7 @@
+"""The Django project that hosts taskops and its demo."""
+
+from __future__ import annotations
+
+from config.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,3 @@
+"""Admin registrations of taskops."""
+
+from __future__ import annotations

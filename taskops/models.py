@@ -1,0 +1,3 @@
+"""taskops models."""
+
+from __future__ import annotations

@@ -1,0 +1,124 @@
+"""Shared fixtures: a real Celery worker process on the test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+WORKER_START_TIMEOUT = 90.0
+
+
+class WorkerProcess:
+    """A ``celery worker`` subprocess whose log the tests can read."""
+
+    def __init__(self, name: str, log_path: Path, process: subprocess.Popen[bytes]) -> None:
+        self.name = name
+        self.log_path = log_path
+        self.process = process
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self, timeout: float = WORKER_START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            if " ready." in self.log():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.is_alive():
+            self.process.terminate()  # warm shutdown
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def purge_test_broker() -> None:
+    """Start from an empty queue: a message left by an earlier run must not run now."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        shutil.rmtree(settings.TEST_BROKER_DIR, ignore_errors=True)
+        os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"], exist_ok=True)
+        os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"], exist_ok=True)
+        os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"], exist_ok=True)
+    else:
+        with celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)  # type: ignore[attr-defined]
+
+
+def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
+    """Start ``celery -A config worker`` on the test database and broker."""
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    log_dir = Path(settings.VAR_DIR) / "test-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name.split('@')[0]}.log"
+    worker_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TASKOPS_TEST_WORKER_DB": str(connection.settings_dict["NAME"]),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=INFO",
+        f"--hostname={name}",
+        f"--concurrency={concurrency}",
+        f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+        "--without-mingle",
+        "--without-gossip",
+        *extra_args,
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=BASE_DIR, env=worker_env, stdout=log_file, stderr=subprocess.STDOUT)
+    worker = WorkerProcess(name, log_path, process)
+    try:
+        worker.wait_ready()
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[WorkerProcess]:
+    """A real prefork worker process, shared by the session's end-to-end tests."""
+    purge_test_broker()
+    worker = start_worker_process()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(celery_worker_process: WorkerProcess, transactional_db: Any) -> WorkerProcess:
+    """The shared worker, with a database whose commits it can see."""
+    if not celery_worker_process.is_alive():
+        pytest.fail(f"the worker died:\n{celery_worker_process.log()}")
+    return celery_worker_process
