@@ -1,3 +1,164 @@
-"""taskops models."""
+"""What taskops records: one ``Dispatch`` per task id, one ``ObjectRef`` per
+model instance that the task's arguments referenced."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class State(models.TextChoices):
+    """Celery's task states, plus ``SKIPPED`` (a staleness policy chose not to run)."""
+
+    PENDING = "PENDING", _("Pending")
+    RECEIVED = "RECEIVED", _("Received")
+    STARTED = "STARTED", _("Started")
+    RETRY = "RETRY", _("Retry")
+    SUCCESS = "SUCCESS", _("Success")
+    FAILURE = "FAILURE", _("Failure")
+    REVOKED = "REVOKED", _("Revoked")
+    REJECTED = "REJECTED", _("Rejected")
+    IGNORED = "IGNORED", _("Ignored")
+    SKIPPED = "SKIPPED", _("Skipped")
+
+
+#: States after which nothing more happens to a dispatch.
+FINISHED_STATES = frozenset({State.SUCCESS, State.FAILURE, State.REVOKED, State.REJECTED, State.IGNORED, State.SKIPPED})
+
+
+class Drift(models.TextChoices):
+    """How a referenced row compares, at execution, with what was dispatched."""
+
+    PENDING = "pending", _("Not checked yet")
+    UNCHANGED = "unchanged", _("Unchanged")
+    CHANGED = "changed", _("Changed")
+    MISSING = "missing", _("Missing")
+
+
+class Source(models.TextChoices):
+    """Who wrote a dispatch row first."""
+
+    PUBLISHER = "publisher", _("Publisher")
+    WORKER = "worker", _("Worker (no row from the publisher)")
+
+
+class Dispatch(models.Model):
+    """One task id: what was sent, with which arguments, and what became of it."""
+
+    task_id = models.CharField(_("task id"), max_length=255, unique=True)
+    task_name = models.CharField(_("task"), max_length=255)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    #: The exact encoded JSON text of the positional arguments (replayable).
+    args = models.TextField(_("args"), default="[]")
+    #: The exact encoded JSON text of the keyword arguments (replayable).
+    kwargs = models.TextField(_("kwargs"), default="{}")
+    queue = models.CharField(_("queue"), max_length=255, blank=True)
+    eta = models.DateTimeField(_("ETA"), null=True, blank=True)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+    enqueued_at = models.DateTimeField(_("enqueued at"))
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    #: Start time minus the later of enqueue time and ETA.
+    lag = models.DurationField(_("lag"), null=True, blank=True)
+    runtime = models.DurationField(_("runtime"), null=True, blank=True)
+    worker = models.CharField(_("worker"), max_length=255, blank=True)
+    retries = models.PositiveIntegerField(_("retries"), default=0)
+    parent_id = models.CharField(_("parent id"), max_length=255, blank=True)
+    root_id = models.CharField(_("root id"), max_length=255, blank=True)
+    group_id = models.CharField(_("group id"), max_length=255, blank=True)
+    #: Dispatched inside an open transaction: the worker may not see the rows yet.
+    in_transaction = models.BooleanField(_("in transaction"), default=False)
+    #: The worst drift of the dispatch's refs (denormalized for filtering).
+    drift = models.CharField(_("drift"), max_length=16, choices=Drift.choices, default=Drift.PENDING)
+    #: A ref is missing and the dispatch had the in-transaction hazard.
+    likely_race = models.BooleanField(_("likely race"), default=False)
+    ref_count = models.PositiveIntegerField(_("refs"), default=0)
+    #: What the staleness policy decided at start ("run", "skip", "retry", "fail"), if it had to.
+    stale_action = models.CharField(_("stale action"), max_length=16, blank=True)
+    exception = models.TextField(_("exception"), blank=True)
+    source = models.CharField(_("recorded by"), max_length=16, choices=Source.choices, default=Source.PUBLISHER)
+    dispatched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("dispatched by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    redispatch_of = models.ForeignKey(
+        "self",
+        verbose_name=_("re-dispatch of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="redispatches",
+    )
+
+    class Meta:
+        verbose_name = _("dispatch")
+        verbose_name_plural = _("dispatches")
+        ordering = ["-enqueued_at"]
+        permissions = [("redispatch_dispatch", _("Can re-dispatch tasks"))]
+        indexes = [
+            models.Index(fields=["-enqueued_at"], name="taskops_dispatch_enq"),
+            models.Index(fields=["task_name", "-enqueued_at"], name="taskops_dispatch_task_enq"),
+            models.Index(fields=["state", "-enqueued_at"], name="taskops_dispatch_state_enq"),
+            models.Index(fields=["drift", "-enqueued_at"], name="taskops_dispatch_drift_enq"),
+            models.Index(fields=["queue", "-enqueued_at"], name="taskops_dispatch_queue_enq"),
+            models.Index(fields=["root_id"], name="taskops_dispatch_root"),
+            models.Index(fields=["parent_id"], name="taskops_dispatch_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}]"
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def decoded_args(self) -> list[Any]:
+        """The stored args as JSON data (envelopes left as they are)."""
+        value = json.loads(self.args or "[]")
+        return value if isinstance(value, list) else [value]
+
+    def decoded_kwargs(self) -> dict[str, Any]:
+        """The stored kwargs as JSON data (envelopes left as they are)."""
+        value = json.loads(self.kwargs or "{}")
+        return value if isinstance(value, dict) else {}
+
+
+class ObjectRef(models.Model):
+    """A model instance referenced by a dispatch's arguments, and its drift."""
+
+    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="refs")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_pk = models.CharField(_("object pk"), max_length=255)
+    #: Where in the arguments it stood, e.g. ``args[0]`` or ``kwargs.report.question``.
+    argument = models.CharField(_("argument"), max_length=255, blank=True)
+    #: ``str()`` of the instance at dispatch, for display without a query.
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    #: Short per-field digests at dispatch: ``{field: digest}``.
+    digests = models.JSONField(_("digests"), default=dict, blank=True)
+    #: Values at dispatch, only for fields a setting names: ``{field: value}``.
+    values = models.JSONField(_("values"), default=dict, blank=True)
+    drift = models.CharField(_("drift"), max_length=16, choices=Drift.choices, default=Drift.PENDING)
+    changed_fields = models.JSONField(_("changed fields"), default=list, blank=True)
+    likely_race = models.BooleanField(_("likely race"), default=False)
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("object reference")
+        verbose_name_plural = _("object references")
+        indexes = [
+            models.Index(fields=["content_type", "object_pk", "-dispatch"], name="taskops_ref_object"),
+            models.Index(fields=["drift"], name="taskops_ref_drift"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_pk}"

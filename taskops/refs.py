@@ -1,0 +1,57 @@
+"""Model references and their bulk resolution.
+
+A ``ModelRef`` names one row by model label and primary key. ``resolve_refs``
+fetches any number of them with one query per model class.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+from django.apps import apps
+from django.db.models import Model
+
+
+@attrs.frozen
+class ModelRef:
+    """One row: ``label`` is ``app_label.modelname`` (lower case), ``pk`` JSON-native."""
+
+    label: str
+    pk: Any
+
+    @classmethod
+    def for_instance(cls, instance: Model) -> ModelRef:
+        return cls(instance._meta.label_lower, json_pk(instance.pk))
+
+    @property
+    def model(self) -> type[Model]:
+        return apps.get_model(self.label)
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.pk}"
+
+
+def json_pk(value: Any) -> Any:
+    """A primary key as JSON carries it: int and str stay, anything else (UUID) becomes str."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return str(value)
+    return value
+
+
+def resolve_refs(refs: Iterable[ModelRef]) -> dict[ModelRef, Model | None]:
+    """Fetch every ref, one query per model class; a row that is gone maps to None."""
+    by_label: dict[str, set[Any]] = defaultdict(set)
+    for ref in refs:
+        by_label[ref.label].add(ref.pk)
+    found: dict[ModelRef, Model | None] = {}
+    for label, pks in by_label.items():
+        model = apps.get_model(label)
+        rows = {json_pk(obj.pk): obj for obj in model._default_manager.filter(pk__in=list(pks))}
+        for pk in pks:
+            # The wire pk may be "7" for an int pk; compare in the model's own type.
+            key = json_pk(model._meta.pk.to_python(pk)) if model._meta.pk is not None else pk
+            found[ModelRef(label, pk)] = rows.get(key)
+    return found
