@@ -6,9 +6,11 @@ import datetime as dt
 
 import attrs
 
+import taskops
 from demo.models import Question
 
 
+@taskops.register
 @attrs.frozen
 class ThreadReport:
     """A request to summarize one question's thread."""

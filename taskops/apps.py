@@ -8,3 +8,8 @@ class TaskopsConfig(AppConfig):
     name = "taskops"
     verbose_name = _("Task operations")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from taskops import codec
+
+        codec.install()
