@@ -173,8 +173,33 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-# Email: console in development; production sets EMAIL_URL-style variables.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Email: the console in development, SMTP in production (EMAIL_HOST, ...).
+# Django 6.1 replaced the EMAIL_* settings by MAILERS.
+_MAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+_SMTP_OPTIONS: dict[str, Any] = {
+    "host": os.environ.get("EMAIL_HOST", "localhost"),
+    "port": int(os.environ.get("EMAIL_PORT", "25")),
+    "username": os.environ.get("EMAIL_HOST_USER", ""),
+    "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+    "use_tls": env_bool("EMAIL_USE_TLS", False),
+}
+if django.VERSION >= (6, 1):
+    MAILERS = {
+        "default": {
+            "BACKEND": _MAIL_BACKEND,
+            "OPTIONS": _SMTP_OPTIONS if _MAIL_BACKEND.endswith("smtp.EmailBackend") else {},
+        }
+    }
+else:
+    EMAIL_BACKEND = _MAIL_BACKEND
+    EMAIL_HOST = _SMTP_OPTIONS["host"]
+    EMAIL_PORT = _SMTP_OPTIONS["port"]
+    EMAIL_HOST_USER = _SMTP_OPTIONS["username"]
+    EMAIL_HOST_PASSWORD = _SMTP_OPTIONS["password"]
+    EMAIL_USE_TLS = _SMTP_OPTIONS["use_tls"]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "taskops@localhost")
 
 

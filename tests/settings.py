@@ -17,7 +17,6 @@ from config.settings import DATABASES, INSTALLED_APPS, VAR_DIR, filesystem_broke
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 _default_db = DATABASES["default"]
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
