@@ -3,6 +3,9 @@
 They take model instances and attrs objects directly; taskops carries them
 over the broker as JSON references and fetches them fresh in the worker.
 ``count_words`` keeps the older style (a model label and an id) working.
+Moderation skips an answer or comment deleted before its turn
+(``on_missing="skip"``); the other tasks fail loudly on a missing row (the
+default).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def contains_banned_word(text: str) -> bool:
     return any(word in BANNED_WORDS for word in re.findall(r"[a-z]+", text.lower()))
 
 
-@shared_task
+@shared_task(on_missing="skip")
 def moderate_answer(answer: Answer) -> str:
     """Approve or reject an answer by its body."""
     answer.status = Answer.Status.REJECTED if contains_banned_word(answer.body) else Answer.Status.APPROVED
@@ -37,7 +40,7 @@ def moderate_answer(answer: Answer) -> str:
     return answer.status
 
 
-@shared_task
+@shared_task(on_missing="skip")
 def flag_comment(comment: Comment) -> bool:
     """Flag a comment whose body contains a banned word."""
     comment.flagged = contains_banned_word(comment.body)
@@ -75,6 +78,12 @@ def summarize_thread(report: ThreadReport) -> dict[str, Any]:
         "words": sum(len(answer.body.split()) for answer in top),
         "note": report.note,
     }
+
+
+@shared_task
+def best_answer(question: Question) -> Answer | None:
+    """The best-scored answer: a model instance as a result, fetched again by whoever reads it."""
+    return question.answers.order_by("-score", "pk").first()
 
 
 @shared_task
