@@ -21,6 +21,7 @@ from django.db.models import Model
 
 from demo.models import Answer, Comment, Question
 from demo.reports import ThreadReport
+from taskops.celery import Task
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def contains_banned_word(text: str) -> bool:
     return any(word in BANNED_WORDS for word in re.findall(r"[a-z]+", text.lower()))
 
 
-@shared_task(on_missing="skip")
+@shared_task(base=Task, on_missing="skip")
 def moderate_answer(answer: Answer) -> str:
     """Approve or reject an answer by its body."""
     answer.status = Answer.Status.REJECTED if contains_banned_word(answer.body) else Answer.Status.APPROVED
@@ -40,7 +41,7 @@ def moderate_answer(answer: Answer) -> str:
     return answer.status
 
 
-@shared_task(on_missing="skip")
+@shared_task(base=Task, on_missing="skip")
 def flag_comment(comment: Comment) -> bool:
     """Flag a comment whose body contains a banned word."""
     comment.flagged = contains_banned_word(comment.body)

@@ -61,7 +61,7 @@ def receive(data: str | bytes) -> Any:
     return kombu_loads(data, "application/json", "utf-8", accept=["application/json"])
 
 
-def envelope(marker: str, value: Any) -> dict[str, Any]:
+def envelope(marker: Any, value: Any) -> dict[str, Any]:
     return {"__type__": marker, "__value__": value}
 
 
