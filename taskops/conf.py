@@ -48,7 +48,7 @@ class TaskopsSettings:
     """Attribute access to ``settings.TASKOPS`` merged over ``DEFAULTS``."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
+        self._cached: set[str] = set()
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -58,12 +58,16 @@ class TaskopsSettings:
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"Invalid taskops setting: {name!r}")
-        if name not in self._cache:
-            self._cache[name] = self.user_settings.get(name, DEFAULTS[name])
-        return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        # Cached as a plain attribute: the codec reads limits for every message.
+        setattr(self, name, value)
+        self._cached.add(name)
+        return value
 
     def reload(self) -> None:
-        self._cache.clear()
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
 
 
 taskops_settings = TaskopsSettings()
