@@ -61,7 +61,7 @@ def notify_followers(question: Question, message: str = "") -> int:
 @shared_task
 def rebuild_summary(question: Question, answers: list[Answer]) -> str:
     """Rebuild a question's summary from the given answers, best first."""
-    lines = [f"{len(answers)} answer(s)."]
+    lines = [f"{len(answers)} answer(s) to: {question.title}"]
     lines += [f"- ({answer.score}) {answer.body[:80]}" for answer in answers]
     question.summary = "\n".join(lines)
     question.save(update_fields=["summary", "updated_at"])

@@ -8,12 +8,13 @@ lets the recorder see the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from typing import TYPE_CHECKING, Any
 
 from celery import states
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult as CeleryAsyncResult
 from celery.utils.log import get_task_logger
 from django.db.models import Model
@@ -39,6 +40,8 @@ logger = get_task_logger(__name__)
 #: The state a task is left in when a policy chose not to run it.
 SKIPPED = "SKIPPED"
 ON_MISSING_CHOICES = ("fail", "skip")
+#: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
+SKIP_CHECK_INTERVAL = 1.0
 ON_STALE_CHOICES = ("run", "skip", "retry", "fail")
 
 
@@ -153,22 +156,21 @@ class AsyncResult(BaseResult):
         return self.state == SKIPPED or super().ready()
 
     def get(  # type: ignore[override]
-        self,
-        timeout: float | None = None,
-        propagate: bool = True,
-        interval: float = 0.5,
-        *,
-        on_interval: Callable[[], Any] | None = None,
-        **kwargs: Any,
+        self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **kwargs: Any
     ) -> Any:
-        def between_polls() -> None:
-            if on_interval is not None:
-                on_interval()
-            self._raise_if_skipped()
-
-        if getattr(self, "_cache", None) is None:
-            self._raise_if_skipped()
-        return super().get(timeout, propagate, interval, on_interval=between_polls, **kwargs)
+        # Wait in slices and look for SKIPPED between them: Celery's own wait
+        # only ends on its ready states, and would wait for a skipped task forever.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if getattr(self, "_cache", None) is None:
+                self._raise_if_skipped()
+            left = None if deadline is None else deadline - time.monotonic()
+            wait = SKIP_CHECK_INTERVAL if left is None else max(0.0, min(SKIP_CHECK_INTERVAL, left))
+            try:
+                return super().get(wait, propagate, interval, **kwargs)
+            except CeleryTimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def _raise_if_skipped(self) -> None:
         meta = self.backend.get_task_meta(self.id)

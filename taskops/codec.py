@@ -513,6 +513,8 @@ def _normal_pk(model: type[Model], pk: Any) -> Any:
     label = model._meta.label_lower
     if not isinstance(pk, int | str) or isinstance(pk, bool):
         return Invalid(f"pk of {label} must be an int or a str, got {_short(pk)}")
+    if isinstance(pk, str) and "\x00" in pk:  # PostgreSQL refuses NUL in any query
+        return Invalid(f"pk of {label} must not contain NUL characters, got {_short(pk)}")
     field = model._meta.pk
     assert field is not None  # every installed concrete model has one
     try:

@@ -179,9 +179,9 @@ def test_unknown_policy_value_fails_at_task_definition(option: str, value: str) 
 def test_direct_call_apply_and_always_eager_all_work(question: Question, eager: None) -> None:
     answers = [Answer.objects.create(question=question, body="x", score=1)]
 
-    assert rebuild_summary(question, answers).startswith("1 answer(s).")
-    assert rebuild_summary.apply(args=(question, answers)).get().startswith("1 answer(s).")
-    assert rebuild_summary.delay(question, answers).get().startswith("1 answer(s).")
+    assert rebuild_summary(question, answers).startswith("1 answer(s) to: Q")
+    assert rebuild_summary.apply(args=(question, answers)).get().startswith("1 answer(s) to: Q")
+    assert rebuild_summary.delay(question, answers).get().startswith("1 answer(s) to: Q")
     assert count_words.delay("demo.question", question.pk).get() == 2
 
 

@@ -213,6 +213,7 @@ def test_placeholders_encode_back_to_what_arrived() -> None:
         (envelope("taskops.model", {"model": "testapp.book", "pk": "x"}), "'x' is not a valid pk for testapp.book"),
         (envelope("taskops.model", {"model": "testapp.book", "pk": 10**30}), "not a valid pk for testapp.book"),
         (envelope("taskops.model", {"model": "testapp.tag", "pk": "not-a-uuid"}), "not a valid pk for testapp.tag"),
+        (envelope("taskops.model", {"model": "testapp.country", "pk": "F\x00"}), "must not contain NUL"),
         (envelope("taskops.models", {"model": "testapp.book", "pks": [1, None]}), "must be an int or a str"),
         (envelope("taskops.models", {"model": "testapp.book", "pks": 1}), "expected {'model': str, 'pks'"),
         (envelope("datetime", "yesterday"), "bad datetime value 'yesterday'"),
