@@ -143,7 +143,7 @@ def test_the_broker_carries_the_envelopes_of_the_wire_format() -> None:
     with app.connection_for_read() as connection, connection.SimpleQueue(queue) as simple:
         message = simple.get(timeout=10)
         message.ack()
-        body: Any = json.loads(message.body)
+        body: Any = json.loads(message.body or "")
         headers = message.headers
         content_type = message.content_type
         if not settings.CELERY_BROKER_URL.startswith("filesystem"):
