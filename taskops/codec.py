@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import functools
 import json
 import re
 import types
@@ -29,6 +30,7 @@ from typing import Any
 import attrs
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable
 from kombu.serialization import registry as kombu_registry  # type: ignore[attr-defined]
@@ -263,10 +265,8 @@ def _encode_queryset(queryset: QuerySet[Any]) -> Any:
 
 
 def _check_allowed_for_encoding(label: str) -> None:
-    from taskops.conf import taskops_settings
-
-    allowed = taskops_settings.ALLOWED_MODELS
-    if allowed is not None and label not in {item.lower() for item in allowed}:
+    allowed = current_limits().allowed_models
+    if allowed is not None and label not in allowed:
         raise CodecError(f"cannot send a {label} instance: the model is not in TASKOPS['ALLOWED_MODELS']")
 
 
@@ -302,15 +302,52 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 @attrs.frozen
 class Limits:
+    """What one message may hold; from ``TASKOPS``, cached until the setting changes."""
+
     max_depth: int
     max_nodes: int
     max_refs: int
+    #: Lower-case model labels that may travel; None allows every installed model.
+    allowed_models: frozenset[str] | None
 
     @classmethod
     def from_settings(cls) -> Limits:
         from taskops.conf import taskops_settings
 
-        return cls(taskops_settings.MAX_DEPTH, taskops_settings.MAX_NODES, taskops_settings.MAX_REFS)
+        allowed = taskops_settings.ALLOWED_MODELS
+        return cls(
+            taskops_settings.MAX_DEPTH,
+            taskops_settings.MAX_NODES,
+            taskops_settings.MAX_REFS,
+            None if allowed is None else frozenset(str(label).lower() for label in allowed),
+        )
+
+
+_limits: Limits | None = None
+
+
+def current_limits() -> Limits:
+    global _limits
+    if _limits is None:
+        _limits = Limits.from_settings()
+    return _limits
+
+
+def _forget_limits(*, setting: str, **kwargs: Any) -> None:
+    global _limits
+    if setting == "TASKOPS":
+        _limits = None
+
+
+setting_changed.connect(_forget_limits, dispatch_uid="taskops.codec.limits")
+
+
+@functools.lru_cache(maxsize=256)  # bounded: labels come from the wire
+def _installed_model(label: str) -> type[Model] | None:
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        return None
 
 
 def _measure(text: str, limits: Limits) -> tuple[bool, int]:
@@ -422,14 +459,11 @@ _KOMBU_DECODERS: dict[str, Callable[[Any], Any]] = {
 class _Decoder:
     """The ``object_hook`` of one ``loads`` call (it counts refs per message)."""
 
-    def __init__(self, limits: Limits) -> None:
-        from taskops.conf import taskops_settings
+    __slots__ = ("limits", "refs_left")
 
-        allowed = taskops_settings.ALLOWED_MODELS
-        self.allowed = None if allowed is None else {str(label).lower() for label in allowed}
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
         self.refs_left = limits.max_refs
-        self.max_refs = limits.max_refs
-        self.handlers: dict[str, Callable[[Any], Any]] = {MODEL: self.model, MODELS: self.models, ATTRS: self.attrs}
 
     def hook(self, obj: dict[str, Any]) -> Any:
         if len(obj) != 2 or "__type__" not in obj or "__value__" not in obj:
@@ -437,9 +471,9 @@ class _Decoder:
         marker, value = obj["__type__"], obj["__value__"]
         if not isinstance(marker, str):
             return Invalid(f"type marker must be a string, got {_short(marker)}")
-        handler = self.handlers.get(marker)
+        handler = _TASKOPS_DECODERS.get(marker)
         if handler is not None:
-            return handler(value)
+            return handler(self, value)
         if marker == INVALID:
             return Invalid(value[:500] if isinstance(value, str) else "invalid value")
         kombu_decoder = _KOMBU_DECODERS.get(marker)
@@ -492,11 +526,11 @@ class _Decoder:
     def model_class(self, label: Any, marker: str) -> type[Model] | Invalid:
         if not isinstance(label, str) or label.count(".") != 1:
             return Invalid(f"{marker}: model label must look like 'app_label.modelname', got {_short(label)}")
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError):
+        model = _installed_model(label)
+        if model is None:
             return Invalid(f"{marker}: model {_short(label)} is not installed")
-        if self.allowed is not None and model._meta.label_lower not in self.allowed:
+        allowed = self.limits.allowed_models
+        if allowed is not None and model._meta.label_lower not in allowed:
             return Invalid(f"{marker}: model {model._meta.label_lower!r} is not allowed (TASKOPS['ALLOWED_MODELS'])")
         return model
 
@@ -505,7 +539,14 @@ class _Decoder:
         return self.refs_left >= 0
 
     def too_many_refs(self) -> Invalid:
-        return Invalid(f"more than {self.max_refs} model references in one message (TASKOPS['MAX_REFS'])")
+        return Invalid(f"more than {self.limits.max_refs} model references in one message (TASKOPS['MAX_REFS'])")
+
+
+_TASKOPS_DECODERS: dict[str, Callable[[_Decoder, Any], Any]] = {
+    MODEL: _Decoder.model,
+    MODELS: _Decoder.models,
+    ATTRS: _Decoder.attrs,
+}
 
 
 def _normal_pk(model: type[Model], pk: Any) -> Any:
@@ -538,7 +579,7 @@ def loads(payload: str | bytes | bytearray | memoryview) -> Any:
     if isinstance(payload, memoryview):
         payload = payload.tobytes()
     text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
-    limits = Limits.from_settings()
+    limits = current_limits()
     too_deep, nodes = _measure(text, limits)
     if nodes > limits.max_nodes:
         text = _too_big(text, nodes, limits)
