@@ -83,4 +83,3 @@ def main() -> None:
             f"  {name:<22} codec {taskops_ns / 1000:7.1f} us   plain kombu JSON {plain_ns / 1000:7.1f} us"
             f"   ratio {taskops_ns / plain_ns:.2f}x"
         )
-

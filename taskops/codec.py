@@ -31,7 +31,8 @@ import attrs
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
-from django.db.models import Model, QuerySet
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import IntegerField, Model, QuerySet
 from django.db.models.query import ModelIterable
 from kombu.serialization import registry as kombu_registry  # type: ignore[attr-defined]
 from kombu.utils import json as kombu_json
@@ -551,19 +552,40 @@ _TASKOPS_DECODERS: dict[str, Callable[[_Decoder, Any], Any]] = {
 
 def _normal_pk(model: type[Model], pk: Any) -> Any:
     """The pk as the model's field reads it, back in JSON form: ``"7"`` and ``7`` are one ref."""
-    label = model._meta.label_lower
-    if not isinstance(pk, int | str) or isinstance(pk, bool):
-        return Invalid(f"pk of {label} must be an int or a str, got {_short(pk)}")
-    if isinstance(pk, str) and "\x00" in pk:  # PostgreSQL refuses NUL in any query
-        return Invalid(f"pk of {label} must not contain NUL characters, got {_short(pk)}")
+    if type(pk) is str and "\x00" in pk:  # PostgreSQL refuses NUL in any query
+        return Invalid(f"pk of {model._meta.label_lower} must not contain NUL characters, got {_short(pk)}")
+    if type(pk) is not int and type(pk) is not str:
+        return Invalid(f"pk of {model._meta.label_lower} must be an int or a str, got {_short(pk)}")
+    try:
+        return _pk_reader(model)(pk)
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        return Invalid(f"{_short(pk)} is not a valid pk for {model._meta.label_lower}")
+
+
+@functools.cache  # keyed by installed model classes only (the decoder checked the label)
+def _pk_reader(model: type[Model]) -> Callable[[Any], Any]:
+    """A function from a wire pk to its JSON form; raises for a pk the field refuses."""
     field = model._meta.pk
     assert field is not None  # every installed concrete model has one
-    try:
-        value = field.to_python(pk)
-        field.run_validators(value)
-    except (ValidationError, TypeError, ValueError, OverflowError):
-        return Invalid(f"{_short(pk)} is not a valid pk for {label}")
-    return json_pk(value)
+    if not isinstance(field, IntegerField):
+        return lambda pk: json_pk(_clean(field, pk))
+    # Integer pks, the common case: the field's range, read once (Django takes it from the backend).
+    low = max((v.limit_value for v in field.validators if isinstance(v, MinValueValidator)), default=None)
+    high = min((v.limit_value for v in field.validators if isinstance(v, MaxValueValidator)), default=None)
+
+    def read_int(pk: Any) -> Any:
+        value = pk if type(pk) is int else field.to_python(pk)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError("out of range")
+        return value
+
+    return read_int
+
+
+def _clean(field: Any, pk: Any) -> Any:
+    value = field.to_python(pk)
+    field.run_validators(value)
+    return value
 
 
 def _short(value: Any) -> str:
