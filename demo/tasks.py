@@ -3,6 +3,9 @@
 They take model instances and attrs objects directly; taskops carries them
 over the broker as JSON references and fetches them fresh in the worker.
 ``count_words`` keeps the older style (a model label and an id) working.
+Moderation skips an answer or comment deleted before its turn
+(``on_missing="skip"``); the other tasks fail loudly on a missing row (the
+default).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from django.db.models import Model
 
 from demo.models import Answer, Comment, Question
 from demo.reports import ThreadReport
+from taskops.celery import Task
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ def contains_banned_word(text: str) -> bool:
     return any(word in BANNED_WORDS for word in re.findall(r"[a-z]+", text.lower()))
 
 
-@shared_task
+@shared_task(base=Task, on_missing="skip")
 def moderate_answer(answer: Answer) -> str:
     """Approve or reject an answer by its body."""
     answer.status = Answer.Status.REJECTED if contains_banned_word(answer.body) else Answer.Status.APPROVED
@@ -37,7 +41,7 @@ def moderate_answer(answer: Answer) -> str:
     return answer.status
 
 
-@shared_task
+@shared_task(base=Task, on_missing="skip")
 def flag_comment(comment: Comment) -> bool:
     """Flag a comment whose body contains a banned word."""
     comment.flagged = contains_banned_word(comment.body)
@@ -57,7 +61,7 @@ def notify_followers(question: Question, message: str = "") -> int:
 @shared_task
 def rebuild_summary(question: Question, answers: list[Answer]) -> str:
     """Rebuild a question's summary from the given answers, best first."""
-    lines = [f"{len(answers)} answer(s)."]
+    lines = [f"{len(answers)} answer(s) to: {question.title}"]
     lines += [f"- ({answer.score}) {answer.body[:80]}" for answer in answers]
     question.summary = "\n".join(lines)
     question.save(update_fields=["summary", "updated_at"])
@@ -75,6 +79,12 @@ def summarize_thread(report: ThreadReport) -> dict[str, Any]:
         "words": sum(len(answer.body.split()) for answer in top),
         "note": report.note,
     }
+
+
+@shared_task
+def best_answer(question: Question) -> Answer | None:
+    """The best-scored answer: a model instance as a result, fetched again by whoever reads it."""
+    return question.answers.order_by("-score", "pk").first()
 
 
 @shared_task

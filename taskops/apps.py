@@ -10,6 +10,13 @@ class TaskopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from taskops import codec
+        from django.core import checks as django_checks
+
+        from taskops import checks, codec
+        from taskops.conf import taskops_settings
 
         codec.install()
+        attrs_classes = taskops_settings.ATTRS_CLASSES
+        codec.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
+        for check in checks.ALL:
+            django_checks.register(check, "taskops")

@@ -4,7 +4,8 @@
     taskops_settings.MAX_DEPTH
 
 Never read at import time, so ``override_settings(TASKOPS=...)`` reaches it.
-Unknown keys are reported by the system check ``taskops.E001``.
+Unknown keys are reported by the system check ``taskops.E001``, wrongly
+typed values by ``taskops.E002`` (see ``taskops/checks.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_MODELS": None,
     # Codec: dotted paths of attrs classes that may be decoded.
     "ATTRS_CLASSES": [],
-    # Codec: decode limits.
+    # Codec: decode limits per message (or result): nesting depth, JSON values,
+    # model references. Anything over them makes the task fail with CodecError.
     "MAX_DEPTH": 32,
     "MAX_NODES": 100_000,
     "MAX_REFS": 10_000,
+    # The Celery app the system checks inspect, as a dotted path
+    # ("proj.celery.app"); None uses celery.current_app.
+    "CELERY_APP": None,
     # Recording: record dispatches at all; raise recorder errors instead of logging them.
     "RECORDING": True,
     "STRICT": False,
@@ -43,7 +48,7 @@ class TaskopsSettings:
     """Attribute access to ``settings.TASKOPS`` merged over ``DEFAULTS``."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
+        self._cached: set[str] = set()
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -53,12 +58,16 @@ class TaskopsSettings:
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"Invalid taskops setting: {name!r}")
-        if name not in self._cache:
-            self._cache[name] = self.user_settings.get(name, DEFAULTS[name])
-        return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        # Cached as a plain attribute: the codec reads limits for every message.
+        setattr(self, name, value)
+        self._cached.add(name)
+        return value
 
     def reload(self) -> None:
-        self._cache.clear()
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
 
 
 taskops_settings = TaskopsSettings()

@@ -12,7 +12,12 @@ from typing import Any
 
 import attrs
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db.models import Model
+
+
+class MissingObjectError(LookupError):
+    """A row that a task's arguments (or a result) referenced is gone."""
 
 
 @attrs.frozen
@@ -49,9 +54,21 @@ def resolve_refs(refs: Iterable[ModelRef]) -> dict[ModelRef, Model | None]:
     found: dict[ModelRef, Model | None] = {}
     for label, pks in by_label.items():
         model = apps.get_model(label)
-        rows = {json_pk(obj.pk): obj for obj in model._default_manager.filter(pk__in=list(pks))}
-        for pk in pks:
-            # The wire pk may be "7" for an int pk; compare in the model's own type.
-            key = json_pk(model._meta.pk.to_python(pk)) if model._meta.pk is not None else pk
-            found[ModelRef(label, pk)] = rows.get(key)
+        field = model._meta.pk
+        assert field is not None  # every concrete model has one
+        # The wire pk may be "7" for an int pk: compare in the model's own type.
+        wanted = {pk: _python_pk(field, label, pk) for pk in pks}
+        rows = model._default_manager.filter(pk__in=list(wanted.values())).order_by()
+        by_pk = {json_pk(obj.pk): obj for obj in rows}
+        for pk, python_pk in wanted.items():
+            found[ModelRef(label, pk)] = by_pk.get(json_pk(python_pk))
     return found
+
+
+def _python_pk(field: Any, label: str, pk: Any) -> Any:
+    try:
+        return field.to_python(pk)
+    except ValidationError as exc:
+        from taskops.codec import CodecError
+
+        raise CodecError(f"{pk!r} is not a valid pk for {label}") from exc

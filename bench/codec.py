@@ -1,0 +1,92 @@
+"""Encode + decode time of the taskops codec against plain kombu JSON.
+
+The codec side sends what taskops users send (instances, a QuerySet's refs,
+an attrs object); the plain side sends what they would send without it (the
+same data as ids), through kombu's own ``dumps``/``loads``. Decoding stops
+at placeholders, as in the worker's consumer loop: no database. Reported as
+medians over many repeats, and as the median ratio codec / plain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kombu.serialization import dumps as kombu_dumps
+from kombu.serialization import loads as kombu_loads
+from kombu.utils import json as kombu_json
+
+from taskops import codec
+
+REPEATS = 1_000
+ROUNDS = 15
+
+
+def codec_round_trip(body: Any) -> Any:
+    """With taskops: kombu's JSON encoder (taskops' encoders registered), the codec's decoder."""
+    return codec.loads(kombu_json.dumps(body))
+
+
+def plain_round_trip(body: Any) -> Any:
+    """Without taskops: kombu's own JSON functions."""
+    return kombu_json.loads(kombu_json.dumps(body))
+
+
+def check_same_as_the_worker(body: Any) -> None:
+    """The timed path is the one the worker takes: kombu's registry decodes with the codec."""
+    content_type, encoding, data = kombu_dumps(body, serializer="json")
+    assert kombu_loads(data, content_type, encoding, accept=[content_type]) == codec_round_trip(body)
+
+
+def mean_ns(function: Callable[[Any], Any], body: Any) -> float:
+    """Mean time of one call over ``REPEATS`` calls."""
+    start = time.perf_counter_ns()
+    for _ in range(REPEATS):
+        function(body)
+    return (time.perf_counter_ns() - start) / REPEATS
+
+
+def compare(body: Any, plain: Any) -> tuple[float, float, float]:
+    """Medians of codec time, plain time and their ratio; the two alternate round by round,
+    so that a machine busy with something else weighs on both sides alike."""
+    codec_times, plain_times, ratios = [], [], []
+    for _ in range(ROUNDS):
+        codec_times.append(mean_ns(codec_round_trip, body))
+        plain_times.append(mean_ns(plain_round_trip, plain))
+        ratios.append(codec_times[-1] / plain_times[-1])
+    return statistics.median(codec_times), statistics.median(plain_times), statistics.median(ratios)
+
+
+def payloads() -> dict[str, tuple[Any, Any]]:
+    """(codec body, equivalent plain body) per case."""
+    from demo.models import Answer, Question
+    from demo.reports import ThreadReport
+
+    at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+    primitive = [[42, "hello", 3.5, True, None], {"note": "x" * 40, "ids": [1, 2, 3]}, {}]
+    # Unsaved instances with a pk: encoding reads only the pk, no database needed.
+    question = Question(pk=7, title="q", body="b")
+    answers = [Answer(pk=100 + i, question_id=7, body="a") for i in range(8)]
+    report = ThreadReport(question=question, requested_at=at, top_n=3)
+    with_refs = [[question, answers, report], {"first": answers[0]}, {}]
+    plain_refs = [
+        [7, [a.pk for a in answers], {"question": 7, "requested_at": at, "top_n": 3, "note": ""}],
+        {"first": answers[0].pk},
+        {},
+    ]
+    return {"primitive payload": (primitive, primitive), "payload with 10 refs": (with_refs, plain_refs)}
+
+
+def main() -> None:
+    codec.install()
+    print(f"encode + decode, medians of {ROUNDS} alternating rounds x {REPEATS} messages (time.perf_counter_ns)")
+    for name, (body, plain) in payloads().items():
+        check_same_as_the_worker(body)
+        codec_ns, plain_ns, ratio = compare(body, plain)
+        print(
+            f"  {name:<22} codec {codec_ns / 1000:7.1f} us   plain kombu JSON {plain_ns / 1000:7.1f} us"
+            f"   ratio {ratio:.2f}x"
+        )
