@@ -47,7 +47,7 @@ def make_dispatch(
     *objects: Model,
     task_name: str = "demo.tasks.moderate_answer",
     state: str = State.SUCCESS,
-    drift: str = Drift.UNCHANGED,
+    drift: str | None = None,
     changed_fields: Iterable[str] = (),
     values: dict[str, Any] | None = None,
     likely_race: bool = False,
@@ -57,7 +57,12 @@ def make_dispatch(
     kwargs: Any = None,
     **fields: Any,
 ) -> Dispatch:
-    """A dispatch whose positional args are ``objects`` (one ref each), all refs with ``drift``."""
+    """A dispatch whose positional args are ``objects`` (one ref each), all refs with ``drift``.
+
+    ``drift`` defaults to unchanged, or to pending for work that has not started.
+    """
+    if drift is None:
+        drift = Drift.PENDING if state in WAITING else Drift.UNCHANGED
     enqueued = enqueued_at or timezone.now() - dt.timedelta(seconds=30)
     started = enqueued + lag if lag is not None and state not in WAITING else None
     if started is None:
