@@ -23,8 +23,10 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from taskops import dashboard as dashboard_data
@@ -54,7 +56,7 @@ class DispatchChangeList(ChangeList):
 class DispatchAdmin(BaseAdmin):
     """Browse dispatches; see their arguments, refs, drift and result; no editing."""
 
-    list_display = ["task", "state_badge", "enqueued_at", "lag_display", "drift_summary", "refs_display", "worker"]
+    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker"]
     list_display_links = ["task"]
     list_filter = [
         TaskNameFilter,
@@ -131,6 +133,11 @@ class DispatchAdmin(BaseAdmin):
         retries = format_html(' <span class="taskops-quiet">\u00d7{}</span>', obj.attempts) if obj.retries else ""
         return format_html("{}{}", state_badge(obj.state), retries)
 
+    @admin.display(description=_("enqueued"), ordering="enqueued_at")
+    def enqueued(self, obj: Dispatch) -> str:
+        """To the second, in the current time zone: operators compare times, not dates."""
+        return date_format(timezone.localtime(obj.enqueued_at), "Y-m-d H:i:s")
+
     @admin.display(description=_("lag"))
     def lag_display(self, obj: Dispatch) -> str:
         return format_duration(obj.lag)
@@ -143,7 +150,7 @@ class DispatchAdmin(BaseAdmin):
     def refs_display(self, obj: Dispatch, request: HttpRequest | None = None) -> SafeString:
         refs = list(obj.refs.all())
         linker = self.linker(request) if request is not None else Linker(self.admin_site, None)
-        shown = format_html_join("<br>", "{}", ((linker.ref_link(ref).html(),) for ref in refs[:REFS_SHOWN]))
+        shown = format_html_join(mark_safe("<br>"), "{}", ((linker.ref_link(ref).html(),) for ref in refs[:REFS_SHOWN]))
         more = len(refs) - REFS_SHOWN
         if more > 0:
             return format_html('{}<br><span class="taskops-quiet">+{} more</span>', shown, more)

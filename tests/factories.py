@@ -84,7 +84,7 @@ def make_dispatch(
         worker=fields.pop("worker", "celery@web-1" if started else ""),
         drift=drift if objects else Drift.PENDING,
         likely_race=likely_race,
-        ref_count=len(objects),
+        ref_count=fields.pop("ref_count", len(objects)),
         **fields,
     )
     for index, obj in enumerate(objects):
@@ -128,8 +128,6 @@ def seed_showcase() -> dict[str, Any]:
     minutes = dt.timedelta(minutes=1)
     changed = make_dispatch(
         q1,
-        a1,
-        a2,
         task_name="demo.tasks.rebuild_summary",
         args=[model_envelope(q1), models_envelope([a1, a2])],
         drift=Drift.CHANGED,
@@ -138,7 +136,10 @@ def seed_showcase() -> dict[str, Any]:
         enqueued_at=now - 3 * minutes,
         lag=dt.timedelta(seconds=42),
         in_transaction=True,
+        ref_count=3,
     )
+    add_ref(changed, a1, argument="args[1][0]")
+    add_ref(changed, a2, argument="args[1][1]", drift=Drift.CHANGED, changed_fields=["score"])
     made = [
         changed,
         make_dispatch(a1, enqueued_at=now - 9 * minutes, lag=dt.timedelta(milliseconds=180)),
