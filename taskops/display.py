@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote as url_quote
 
 import attrs
 from django.contrib.admin import AdminSite
@@ -20,6 +21,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext as _
@@ -120,6 +122,35 @@ class ObjectLink:
         return format_html('<span class="taskops-ref">{}{}{}</span>', label, text, history)
 
 
+class URLPatterns:
+    """``reverse`` once per URL name, then fill in each object's pk.
+
+    A page links to hundreds of objects; reversing every link costs more than
+    the page's queries. The pattern is reversed with a placeholder pk (so the
+    URLconf stays the only source of truth) and the real, admin-quoted pk is
+    substituted.
+    """
+
+    placeholder = "0taskops0pk0"
+
+    def __init__(self) -> None:
+        self._patterns: dict[tuple[str, tuple[Any, ...]], str | None] = {}
+
+    def url(self, name: str, object_pk: Any, *args: Any) -> str | None:
+        """``reverse(name, args=[*args, quote(object_pk)])``, or None if there is no such URL."""
+        key = (name, args)
+        if key not in self._patterns:
+            try:
+                self._patterns[key] = reverse(name, args=[*args, self.placeholder])
+            except NoReverseMatch:
+                self._patterns[key] = None
+        pattern = self._patterns[key]
+        if pattern is None:
+            return None
+        # As reverse() would: the admin's quoting, then the URL's own.
+        return pattern.replace(self.placeholder, url_quote(quote(str(object_pk)), safe=RFC3986_SUBDELIMS + "/~:@"))
+
+
 class Linker:
     """Builds ``ObjectLink``s for one request against one admin site, without queries.
 
@@ -131,6 +162,7 @@ class Linker:
         self.admin_site = admin_site
         self.request = request
         self._viewable: dict[type[Any], bool] = {}
+        self._patterns = URLPatterns()
 
     def can_view(self, model: type[Any] | None) -> bool:
         """The model is registered on this admin site and the user may view it."""
@@ -148,19 +180,15 @@ class Linker:
         model = content_type.model_class()
         if not self.can_view(model):
             return None
-        try:
-            return reverse(
-                f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change",
-                args=[quote(object_pk)],
-            )
-        except NoReverseMatch:
-            return None
+        name = f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change"
+        return self._patterns.url(name, object_pk)
 
     def history_url(self, content_type_id: int, object_pk: str) -> str:
         """The per-object task history page."""
-        return reverse(
-            f"{self.admin_site.name}:taskops_dispatch_object_history", args=[content_type_id, quote(object_pk)]
-        )
+        url = self._patterns.url(f"{self.admin_site.name}:taskops_dispatch_object_history", object_pk, content_type_id)
+        if url is None:
+            raise NoReverseMatch("DispatchAdmin is not registered on this admin site")
+        return url
 
     def link(self, content_type: ContentType, object_pk: str, object_repr: str = "") -> ObjectLink:
         """The link for one object (``object_repr`` is what the dispatch recorded)."""

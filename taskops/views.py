@@ -22,7 +22,15 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django_celery_results.models import TaskResult
 
-from taskops.display import ArgumentPrinter, Linker, ObjectLink, format_duration, parse_json, pretty_json
+from taskops.display import (
+    ArgumentPrinter,
+    Linker,
+    ObjectLink,
+    URLPatterns,
+    format_duration,
+    parse_json,
+    pretty_json,
+)
 from taskops.models import Dispatch, ObjectRef
 from taskops.paginator import EstimatedCountPaginator
 
@@ -220,13 +228,38 @@ def history_target(linker: Linker, content_type: ContentType, object_pk: str, la
     return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance)
 
 
+#: What a history row shows: the ref's own columns, and its dispatch's.
+HISTORY_FIELDS = [
+    "dispatch_id",
+    "argument",
+    "object_repr",
+    "drift",
+    "changed_fields",
+    "likely_race",
+    *(f"dispatch__{name}" for name in ("task_id", "task_name", "state", "enqueued_at", "lag", "worker")),
+]
+
+
 def history_page(request: HttpRequest, content_type: ContentType, object_pk: str, per_page: int) -> Any:
-    """One page of the object's refs with their dispatches, newest dispatch first."""
+    """One page of the object's refs with their dispatches, newest dispatch first (only the shown columns).
+
+    Newest is the highest dispatch id: rows are written when the task is
+    published, so ids follow enqueue order, and the ``(content_type,
+    object_pk, -dispatch)`` index then serves the page directly: an object
+    referenced by 100,000 dispatches pages as fast as one referenced by ten,
+    where sorting by ``enqueued_at`` would join and sort them all.
+    """
     refs = (
         ObjectRef.objects.filter(content_type=content_type, object_pk=object_pk)
         .select_related("dispatch")
-        .defer("digests", "values")
-        .order_by("-dispatch__enqueued_at", "-dispatch_id")
+        .only(*HISTORY_FIELDS)
+        .order_by("-dispatch_id")
     )
     paginator = EstimatedCountPaginator(refs, per_page)
     return paginator.get_page(request.GET.get("p"))
+
+
+def dispatch_urls(admin_site_name: str, dispatches: Iterable[Dispatch]) -> dict[int, str | None]:
+    """Change-page URLs of many dispatches, with one ``reverse``."""
+    patterns = URLPatterns()
+    return {d.pk: patterns.url(f"{admin_site_name}:taskops_dispatch_change", d.pk) for d in dispatches}

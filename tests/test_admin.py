@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote as admin_quote
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -234,6 +235,21 @@ def test_table_estimate_only_on_postgresql() -> None:
         assert estimate is None
 
 
+def test_object_links_match_reverse_for_awkward_primary_keys() -> None:
+    from django.contrib import admin
+
+    from taskops.display import Linker
+
+    linker = Linker(admin.site, None)
+    for pk in ["42", "a b/c_d?e#f", "ünï%cödé"]:
+        expected = reverse("admin:taskops_dispatch_object_history", args=[7, admin_quote(pk)])
+        assert linker.history_url(7, pk) == expected
+        assert linker._patterns.url("admin:auth_user_change", pk) == reverse(
+            "admin:auth_user_change", args=[admin_quote(pk)]
+        )
+    assert linker._patterns.url("admin:testapp_book_change", "1") is None  # not registered
+
+
 # --- read-only --------------------------------------------------------------------------
 
 
@@ -373,13 +389,13 @@ def test_object_history_lists_dispatches_newest_first_paginated(
 ) -> None:
     monkeypatch.setattr(DispatchAdmin, "history_per_page", 2)
     now = timezone.now()
-    made = [make_dispatch(question, enqueued_at=now - dt.timedelta(minutes=m)) for m in (5, 1, 3)]
+    made = [make_dispatch(question, enqueued_at=now - dt.timedelta(minutes=m)) for m in (5, 3, 1)]
     make_dispatch(Question.objects.create(title="unrelated"))
 
     first = admin_client.get(history_url(question)).content.decode()
     second = admin_client.get(history_url(question), {"p": 2}).content.decode()
 
-    assert result_task_ids(first) == [made[1].task_id[:8], made[2].task_id[:8]]
+    assert result_task_ids(first) == [made[2].task_id[:8], made[1].task_id[:8]]
     assert result_task_ids(second) == [made[0].task_id[:8]]
     assert "3 dispatches" in first
     assert f'<a href="{change_url(question)}">Question #{question.pk}</a>' in first

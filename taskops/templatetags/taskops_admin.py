@@ -83,6 +83,12 @@ def drift_badge(drift: str, likely_race: bool = False, changed_fields: Any = ())
     return display.drift_badge(drift, likely_race=likely_race, changed_fields=changed_fields or ())
 
 
+@register.filter
+def get(mapping: Any, key: Any) -> Any:
+    """``{{ urls|get:dispatch.pk }}``: a value of a dict by a key from the template."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
 @register.simple_tag
 def ref_html(linker: display.Linker, ref: Any) -> SafeString:
     """A ref as "Question #42 - first words…", linked, with its history link."""
