@@ -34,7 +34,7 @@ from taskops.display import Linker, drift_badge, format_duration, refs_prefetch,
 from taskops.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter, search_dispatches
 from taskops.models import Dispatch
 from taskops.paginator import EstimatedCountPaginator
-from taskops.views import detail_context, dispatch_urls, history_page, history_target
+from taskops.views import detail_context, history_page, history_rows, history_target
 
 #: Refs listed per changelist row before "+N more".
 REFS_SHOWN = 3
@@ -264,7 +264,7 @@ class DispatchAdmin(BaseAdmin):
             "opts": self.opts,
             "target": target,
             "page": page,
-            "dispatch_urls": dispatch_urls(self.admin_site.name, (ref.dispatch for ref in page.object_list)),
+            "rows": history_rows(self.admin_site.name, page.object_list),
             "paginator": page.paginator,
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
             "changelist_url": self.url("changelist"),

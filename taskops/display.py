@@ -8,6 +8,7 @@ links are built from the admin site's registry and ``reverse``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,10 +21,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, capfirst
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from taskops.models import Drift, ObjectRef, State
@@ -78,19 +81,33 @@ DRIFT_TONES: dict[str, str] = {
 
 
 def state_badge(state: str) -> SafeString:
-    """A coloured label for a task state."""
+    """A coloured label for a task state (built once per state and language: pages show hundreds)."""
+    return _state_badge(state, get_language())
+
+
+@functools.lru_cache(maxsize=256)
+def _state_badge(state: str, language: str | None) -> SafeString:
     label = State(state).label if state in State.values else state
     return format_html('<span class="taskops-badge taskops-{}">{}</span>', STATE_TONES.get(state, "idle"), label)
 
 
+def format_time(value: dt.datetime | None) -> str:
+    """A moment to the second in the current time zone (cheaper than the ``date`` filter, row after row)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "—"
+
+
 def drift_badge(drift: str, *, likely_race: bool = False, changed_fields: Iterable[str] = ()) -> SafeString:
     """Drift as a label, with the changed fields or the race named."""
+    return _drift_badge(drift, likely_race, tuple(sorted({str(name) for name in changed_fields})), get_language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _drift_badge(drift: str, likely_race: bool, fields: tuple[str, ...], language: str | None) -> SafeString:
     if likely_race:
         return format_html('<span class="taskops-badge taskops-bad">{}</span>', _("likely race"))
     if drift == Drift.PENDING:
         return format_html('<span class="taskops-badge taskops-idle">{}</span>', _("not checked"))
     label = Drift(drift).label.lower() if drift in Drift.values else drift
-    fields = sorted(set(changed_fields))
     if drift == Drift.CHANGED and fields:
         shown = ", ".join(fields[:3]) + (", …" if len(fields) > 3 else "")
         return format_html(

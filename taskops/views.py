@@ -18,6 +18,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django_celery_results.models import TaskResult
@@ -27,9 +28,12 @@ from taskops.display import (
     Linker,
     ObjectLink,
     URLPatterns,
+    drift_badge,
     format_duration,
+    format_time,
     parse_json,
     pretty_json,
+    state_badge,
 )
 from taskops.models import Dispatch, ObjectRef
 from taskops.paginator import EstimatedCountPaginator
@@ -259,7 +263,31 @@ def history_page(request: HttpRequest, content_type: ContentType, object_pk: str
     return paginator.get_page(request.GET.get("p"))
 
 
-def dispatch_urls(admin_site_name: str, dispatches: Iterable[Dispatch]) -> dict[int, str | None]:
-    """Change-page URLs of many dispatches, with one ``reverse``."""
+@attrs.frozen
+class HistoryRow:
+    """One line of an object's history, its cells ready to print (pages show many)."""
+
+    ref: ObjectRef
+    dispatch: Dispatch
+    url: str | None
+    state: SafeString
+    enqueued: str
+    lag: str
+    drift: SafeString
+
+
+def history_rows(admin_site_name: str, refs: Iterable[ObjectRef]) -> list[HistoryRow]:
+    """The page's refs as rows; the dispatch links cost one ``reverse`` in all."""
     patterns = URLPatterns()
-    return {d.pk: patterns.url(f"{admin_site_name}:taskops_dispatch_change", d.pk) for d in dispatches}
+    return [
+        HistoryRow(
+            ref=ref,
+            dispatch=ref.dispatch,
+            url=patterns.url(f"{admin_site_name}:taskops_dispatch_change", ref.dispatch_id),
+            state=state_badge(ref.dispatch.state),
+            enqueued=format_time(ref.dispatch.enqueued_at),
+            lag=format_duration(ref.dispatch.lag),
+            drift=drift_badge(ref.drift, likely_race=ref.likely_race, changed_fields=ref.changed_fields or ()),
+        )
+        for ref in refs
+    ]
