@@ -1,0 +1,95 @@
+"""Template tags of taskops' admin pages, and the "Task history" object tool.
+
+``{% taskops_history_link %}`` is what ``admin/change_form_object_tools.html``
+adds to every registered model's change form; a project that overrides that
+template itself can add the tag to its own copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.contrib.admin.utils import quote
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+from taskops import display
+from taskops.models import Dispatch
+
+register = template.Library()
+
+
+def can_view_dispatches(user: Any) -> bool:
+    """The permission every taskops page asks for."""
+    return bool(user.has_perm("taskops.view_dispatch") or user.has_perm("taskops.change_dispatch"))
+
+
+@register.simple_tag(takes_context=True)
+def taskops_history_link(context: template.Context) -> SafeString | str:
+    """An object-tools ``<li>`` linking to the object's task history, for users who may see it."""
+    request = context.get("request")
+    original = context.get("original")
+    content_type_id = context.get("content_type_id")
+    if request is None or original is None or content_type_id is None or isinstance(original, Dispatch):
+        return ""
+    if not can_view_dispatches(request.user):
+        return ""
+    try:
+        url = reverse(
+            "admin:taskops_dispatch_object_history",
+            args=[content_type_id, quote(original.pk)],
+            current_app=getattr(request, "current_app", None),
+        )
+    except NoReverseMatch:  # DispatchAdmin is not registered on this site
+        return ""
+    return format_html('<li><a href="{}" class="taskops-historylink">{}</a></li>', url, _("Task history"))
+
+
+@register.simple_tag(takes_context=True)
+def taskops_dashboard_link(context: template.Context) -> str:
+    """The dashboard's URL for users who may see it, else an empty string."""
+    request = context.get("request")
+    if request is None or not can_view_dispatches(request.user):
+        return ""
+    try:
+        return reverse("admin:taskops_dispatch_dashboard", current_app=getattr(request, "current_app", None))
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def duration(value: dt.timedelta | None) -> str:
+    """``{{ dispatch.lag|duration }}``: "0.42 s", "3 min 5 s"."""
+    return display.format_duration(value)
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A rate as "12.5 %", or "—" when there was nothing to rate."""
+    return "—" if value is None else f"{value:.1f} %"
+
+
+@register.filter
+def state_badge(state: str) -> SafeString:
+    return display.state_badge(state)
+
+
+@register.simple_tag
+def drift_badge(drift: str, likely_race: bool = False, changed_fields: Any = ()) -> SafeString:
+    return display.drift_badge(drift, likely_race=likely_race, changed_fields=changed_fields or ())
+
+
+@register.filter
+def get(mapping: Any, key: Any) -> Any:
+    """``{{ urls|get:dispatch.pk }}``: a value of a dict by a key from the template."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def ref_html(linker: display.Linker, ref: Any) -> SafeString:
+    """A ref as "Question #42 - first words…", linked, with its history link."""
+    return linker.ref_link(ref).html()
