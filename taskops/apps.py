@@ -10,6 +10,7 @@ class TaskopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from taskops import codec
+        from taskops import codec, recording
 
         codec.install()
+        recording.connect()

@@ -17,6 +17,7 @@ from django.db.models import Model
 from taskops.codec import AttrsPlaceholder, CodecError, Invalid, RefListPlaceholder, RefPlaceholder
 from taskops.refs import ModelRef, resolve_refs
 from taskops.signals import task_skipped
+from taskops.staleness import check_at_start, note_resolved
 from taskops.structure import converter
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class Task(BaseTask):
         collect_refs(args, refs)
         collect_refs(kwargs, refs)
         objects = resolve_refs(refs) if refs else {}
+        note_resolved(self, objects)  # drift is judged (and kept) even if on_missing stops the task below
         missing = sorted((str(ref) for ref, obj in objects.items() if obj is None))
         if missing:
             self.apply_on_missing(missing)
@@ -74,6 +76,7 @@ class Task(BaseTask):
 
     def check_staleness(self, objects: dict[ModelRef, Model | None]) -> None:
         """Judge the resolved objects against their dispatch snapshot; apply ``on_stale``."""
+        check_at_start(self, objects)
 
     def skip(self, reason: str) -> None:
         """Stop here without running the body; the task ends in state ``SKIPPED``."""
