@@ -26,6 +26,7 @@ in :data:`errors`; ``TASKOPS["STRICT"] = True`` raises it instead.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -84,14 +85,25 @@ REF_PUBLISHER_FIELDS = ["content_type", "object_pk", "object_repr", "digests", "
 REF_WORKER_FIELDS = ["drift", "changed_fields", "likely_race", "checked_at"]
 
 
+class StrictRecordingError(BaseException):
+    """A recorder error under ``TASKOPS["STRICT"]``.
+
+    A ``BaseException`` on purpose: Celery's signal dispatch logs and swallows
+    every ``Exception`` a receiver raises, and STRICT means the caller (the
+    code calling ``delay``) must see it.
+    """
+
+
 @contextmanager
-def guarded(what: str) -> Iterator[None]:
+def guarded(what: str, in_signal: bool = True) -> Iterator[None]:
     """Log and count a recorder error instead of breaking the caller (unless STRICT)."""
     global errors
     try:
         yield
-    except Exception:
+    except Exception as exc:
         if taskops_settings.STRICT:
+            if in_signal:
+                raise StrictRecordingError(f"taskops: recording failed while {what}: {exc!r}") from exc
             raise
         errors += 1
         logger.exception("taskops: recording failed while %s", what)
@@ -211,10 +223,7 @@ def ref_record(argument: str, item: Any) -> RefRecord:
 def parse_time(value: Any) -> dt.datetime | None:
     if not value:
         return None
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        moment = dt.datetime.fromisoformat(str(value))
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt.UTC)
 
 
@@ -283,7 +292,8 @@ def batch() -> Iterator[None]:
     if outer is not None:  # nested: the outer block writes
         yield
         return
-    _batch.records = records = []
+    records: list[DispatchRecord] = []
+    _batch.records = records
     try:
         yield
     finally:
@@ -332,7 +342,9 @@ def write_guarded(records: list[DispatchRecord]) -> None:
 def write(records: list[DispatchRecord]) -> None:
     """Upsert dispatches and their refs: a row a worker created first is merged, not duplicated."""
     using = router.db_for_write(Dispatch)
-    with transaction.atomic(using=using):
+    single_statement = len(records) == 1 and not records[0].refs
+    # One statement needs no transaction of its own (autocommit: one round trip).
+    with contextlib.nullcontext() if single_statement else transaction.atomic(using=using):
         for retried in (False, True):
             chosen = [record for record in records if bool(record.retries) is retried]
             if chosen:
@@ -511,7 +523,9 @@ def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any
         )
 
 
-def on_task_skipped(sender: Any = None, task: Any = None, task_id: str | None = None, reason: str = "", **kw: Any) -> None:
+def on_task_skipped(
+    sender: Any = None, task: Any = None, task_id: str | None = None, reason: str = "", **kw: Any
+) -> None:
     attempt = _attempts.get(task_id or "")
     if attempt is not None:
         attempt.skipped = reason or "skipped"

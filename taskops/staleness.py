@@ -136,7 +136,7 @@ def check_at_start(task: Any, objects: dict[ModelRef, Model | None]) -> None:
     verdict = getattr(request, VERDICT_KEY, None) or note_resolved(task, objects)
     policy = task.on_stale if verdict.drift == Drift.CHANGED else ""
     if recording.is_recorded_run(task):
-        with recording.guarded(f"recording the start of {request.id}"):
+        with recording.guarded(f"recording the start of {request.id}", in_signal=False):
             recording.record_start(task, verdict, policy)
     if policy in ("", "run"):
         return
@@ -149,7 +149,9 @@ def check_at_start(task: Any, objects: dict[ModelRef, Model | None]) -> None:
         from taskops.celery import substitute
 
         # Fresh instances go out again, so the next attempt is judged against them.
-        raise task.retry(args=substitute(list(request.args or ()), objects), kwargs=substitute(request.kwargs or {}, objects))
+        raise task.retry(
+            args=substitute(list(request.args or ()), objects), kwargs=substitute(request.kwargs or {}, objects)
+        )
     raise StaleObjectError(reason)
 
 
@@ -187,9 +189,9 @@ def judge_pending(dispatches: QuerySet[Dispatch]) -> list[PendingVerdict]:
     for row in rows:
         judged: list[tuple[ObjectRef, str, list[str]]] = []
         for ref in row.refs.all():
-            model = ref.content_type.model_class()
-            instance = current.get((model, ref.object_pk)) if model is not None else None
-            drift, changed = compare(ref.digests or None, instance)
+            ref_model = ref.content_type.model_class()
+            found = current.get((ref_model, ref.object_pk)) if ref_model is not None else None
+            drift, changed = compare(ref.digests or None, found)
             judged.append((ref, str(drift), changed))
         verdicts.append(PendingVerdict(dispatch=row, drift=worst([drift for _, drift, _ in judged]), refs=judged))
     return verdicts

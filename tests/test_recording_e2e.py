@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from typing import Any, cast
 
 from celery import chain, chord, group
 from django.db import transaction
@@ -25,7 +26,7 @@ def done(*task_ids: str) -> list[Dispatch] | None:
 
 
 def test_chain_of_three(worker: WorkerProcess) -> None:
-    result = chain(add.s(1, 1), add.s(2), add.s(3)).apply_async()
+    result: Any = chain(add.s(1, 1), add.s(2), add.s(3)).apply_async()
     assert result.get(timeout=60) == 7
     ids = [result.parent.parent.id, result.parent.id, result.id]
 
@@ -38,7 +39,7 @@ def test_chain_of_three(worker: WorkerProcess) -> None:
 
 
 def test_group_of_ten(worker: WorkerProcess) -> None:
-    result = group(add.s(i, i) for i in range(10)).apply_async()
+    result: Any = group(add.s(i, i) for i in range(10)).apply_async()
     assert result.get(timeout=60) == [2 * i for i in range(10)]
 
     rows = wait_for(lambda: done(*(child.id for child in result.results)), what="the group's rows")
@@ -49,14 +50,14 @@ def test_group_of_ten(worker: WorkerProcess) -> None:
 
 def test_group_in_a_batch_is_written_at_once(worker: WorkerProcess, django_assert_max_num_queries: object) -> None:
     with recording.batch():
-        result = group(add.s(i, 1) for i in range(10)).apply_async()
+        result: Any = group(add.s(i, 1) for i in range(10)).apply_async()
         assert not Dispatch.objects.filter(group_id=result.id).exists()
     assert Dispatch.objects.filter(group_id=result.id).count() == 10
     assert result.get(timeout=60) == [i + 1 for i in range(10)]
 
 
 def test_chord_header_and_body(worker: WorkerProcess) -> None:
-    result = chord(add.s(i, 10) for i in range(3))(total.s())
+    result: Any = chord(add.s(i, 10) for i in range(3))(total.s())
     assert result.get(timeout=60) == 33
     header_ids = [child.id for child in result.parent.results]
 
@@ -80,10 +81,11 @@ def test_retries_count_attempts_on_one_row(worker: WorkerProcess) -> None:
 
 
 def test_published_from_a_worker_is_recorded(worker: WorkerProcess) -> None:
-    result = (add.s(2, 3) | add.s(4)).delay()
+    result: Any = (add.s(2, 3) | add.s(4)).delay()
     assert result.get(timeout=60) == 9
     (row,) = wait_for(lambda: done(result.id), what="the second step")
-    assert row.parent_id == result.parent.id and row.source == Source.PUBLISHER
+    assert row.parent_id == result.parent.id
+    assert row.source == Source.PUBLISHER
 
 
 def test_revoked_before_start(worker: WorkerProcess) -> None:
@@ -92,7 +94,9 @@ def test_revoked_before_start(worker: WorkerProcess) -> None:
 
     (row,) = wait_for(lambda: done(result.id), what="the revocation to be recorded")
 
-    assert row.state == State.REVOKED and row.started_at is None and row.finished_at is not None
+    assert row.state == State.REVOKED
+    assert row.started_at is None
+    assert row.finished_at is not None
 
 
 def test_rolled_back_publisher_row_is_created_by_the_worker(worker: WorkerProcess) -> None:
@@ -108,27 +112,31 @@ def test_rolled_back_publisher_row_is_created_by_the_worker(worker: WorkerProces
     (row,) = wait_for(lambda: done(result.id), what="the worker's row")
 
     assert (row.source, row.state, row.task_name) == (Source.WORKER, State.SUCCESS, "tests.testapp.tasks.read_body")
-    assert row.args == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+    assert (
+        row.args == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+    )
     ref = row.refs.get()
     assert (ref.object_pk, ref.drift, ref.argument) == (str(question.pk), Drift.UNCHANGED, "args[0]")
-    assert row.lag is not None and row.received_at is not None
+    assert row.lag is not None
+    assert row.received_at is not None
 
 
 def test_delay_on_commit_records_at_commit_only(worker: WorkerProcess) -> None:
     question = Question.objects.create(title="Q", body="b")
     try:
         with transaction.atomic():
-            read_body.delay_on_commit(question)
+            cast(Any, read_body).delay_on_commit(question)
             raise RuntimeError("roll back")
     except RuntimeError:
         pass
     assert not Dispatch.objects.exists()  # nothing published, nothing recorded
 
     with transaction.atomic():
-        read_body.delay_on_commit(question)
+        cast(Any, read_body).delay_on_commit(question)
         assert not Dispatch.objects.exists()
     row = Dispatch.objects.get()
-    assert row.source == Source.PUBLISHER and not row.in_transaction
+    assert row.source == Source.PUBLISHER
+    assert not row.in_transaction
     wait_for(lambda: done(row.task_id), what="the task to run")
 
 
@@ -145,7 +153,8 @@ def test_killed_worker_child_is_not_left_running(transactional_db: None) -> None
         os.kill(json.loads(started.result)["pid"], signal.SIGKILL)
 
         (row,) = wait_for(lambda: done(result.id), what="the lost task to be recorded")
-        assert row.state == State.FAILURE and "WorkerLostError" in row.exception
+        assert row.state == State.FAILURE
+        assert "WorkerLostError" in row.exception
         assert row.finished_at is not None
     finally:
         dedicated.stop()
