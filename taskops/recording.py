@@ -481,6 +481,9 @@ def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any
     """No row from the publisher (crashed, rolled back, or not committed yet): the worker writes it."""
     request = task.request
     header = header_of(request) or {}
+    # A rare path: read content types afresh, in case they were re-created since
+    # this long-lived process cached them (a restored or re-created database).
+    ContentType.objects.clear_cache()
     enqueued_at = parse_time(header.get("enqueued_at")) or verdict.started_at
     row = Dispatch(
         task_id=request.id,
