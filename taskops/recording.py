@@ -45,7 +45,7 @@ from django.utils import timezone
 from taskops import codec, snapshot
 from taskops.codec import AttrsPlaceholder, Invalid, RefListPlaceholder, RefPlaceholder
 from taskops.conf import taskops_settings
-from taskops.models import FINISHED_STATES, Dispatch, ObjectRef, Source, State
+from taskops.models import Dispatch, ObjectRef, Source, State
 from taskops.refs import ModelRef, json_pk
 from taskops.signals import task_skipped
 
@@ -621,10 +621,6 @@ def on_task_unknown(
     if id and enabled():
         with guarded(f"recording the unknown task {id}"):
             _finish(id, State.REJECTED, f"unknown task {name!r}")
-
-
-def finished_states() -> list[str]:
-    return [str(state) for state in FINISHED_STATES]
 
 
 _RECEIVERS = (

@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 import pytest
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Retry
+from celery.signals import after_task_publish
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.celery import app
 from demo.models import Question
-from taskops import codec, recording
+from taskops import codec, recording, snapshot
 from taskops.models import Dispatch, Drift, State
 from taskops.staleness import StaleObjectError, judge_pending
 from tests.testapp.models import Book
@@ -32,8 +34,10 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
     record = recording.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
     recording.write([record])
     decoded = codec.loads(codec.dumps(list(args)))
-    request = {"id": task_id, "args": decoded, "kwargs": {}, "is_eager": False, "hostname": "w@host", "argsrepr": "()"}
-    task.push_request(**request, taskops=record.header(), delivery_info={"routing_key": IDLE})
+    request = {"id": task_id, "args": decoded, "kwargs": {}, "is_eager": False, "called_directly": False}
+    task.push_request(
+        **request, hostname="w@host", argsrepr="()", taskops=record.header(), delivery_info={"routing_key": IDLE}
+    )
     with CaptureQueriesContext(connection) as context:
         try:
             retval = _run(task, task_id, decoded)
@@ -49,6 +53,8 @@ def _run(task: Any, task_id: str, decoded: list[Any]) -> Any:
         retval = task(*decoded)
     except Ignore:
         state = State.IGNORED
+    except Retry:
+        state = State.RETRY
     except Exception as exc:  # noqa: BLE001  # as the worker's tracer does: any error fails the task
         state = State.FAILURE
         recording.on_task_failure(task_id=task_id, exception=exc)
@@ -133,3 +139,31 @@ def test_judge_pending(content_types: None, django_assert_max_num_queries: Any) 
         ("args[1]", Drift.UNCHANGED, []),
     ]
     assert verdicts[2].dispatch.task_id == f"t{questions[2].pk}"
+
+
+def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Transactional: the retry's row is written at once, as in a worker (no test transaction around it).
+    question = Question.objects.create(title="q", body="b")
+    args = (question,)
+    Question.objects.filter(pk=question.pk).update(body="new")
+    monkeypatch.setattr(read_body, "on_stale", "retry")
+    headers: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        captured.append(dict(headers or {}))
+
+    captured = headers
+    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.capture_retry")
+    try:
+        row, _, _ = run_as_worker(read_body, args)
+    finally:
+        after_task_publish.disconnect(dispatch_uid="tests.capture_retry")
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
+
+    assert (row.state, row.retries, row.stale_action) == (State.RETRY, 1, "retry")
+    (retry_header,) = headers
+    assert retry_header["id"] == row.task_id
+    fresh = snapshot.take(Question.objects.get(pk=question.pk))
+    assert retry_header[recording.HEADER]["refs"] == [["demo.question", question.pk, "args[0]", fresh]]
+    assert not Book.objects.exists()
