@@ -52,7 +52,7 @@ def purge(queue: str) -> None:
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(queue)
+        conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 def reset_tables() -> None:
