@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ import attrs
 from celery import signals as celery_signals
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
-from django.db.models import Case, JSONField, Model, QuerySet, Value, When
+from django.db.models import Case, Field, JSONField, Model, QuerySet, Value, When
 from django.utils import timezone
 
 from taskops import codec, snapshot
@@ -342,6 +342,14 @@ def write_guarded(records: list[DispatchRecord]) -> None:
 def write(records: list[DispatchRecord]) -> None:
     """Upsert dispatches and their refs: a row a worker created first is merged, not duplicated."""
     using = router.db_for_write(Dispatch)
+    connection = connections[using]
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One statement in autocommit: one round trip, however many refs.
+        for retried in (False, True):
+            chosen = [record for record in records if bool(record.retries) is retried]
+            if chosen:
+                pg_upsert(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS, using)
+        return
     single_statement = len(records) == 1 and not records[0].refs
     # One statement needs no transaction of its own (autocommit: one round trip).
     with contextlib.nullcontext() if single_statement else transaction.atomic(using=using):
@@ -375,6 +383,75 @@ def _upsert(records: list[DispatchRecord], update_fields: list[str], using: str)
         ObjectRef.objects.using(using).bulk_create(
             refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_PUBLISHER_FIELDS
         )
+
+
+def _row_sql(model: type[Model], objs: Sequence[Model], using: str) -> tuple[list[str], str, list[Any]]:
+    """Columns, ``VALUES`` rows and parameters for inserting ``objs`` (every concrete field but the pk)."""
+    connection = connections[using]
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in fields]
+    return [str(field.column) for field in fields], ", ".join([placeholder] * len(objs)), params
+
+
+def _columns(model: type[Model], names: list[str]) -> list[str]:
+    columns = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if not isinstance(field, Field) or not field.column:
+            raise TypeError(f"{model.__name__}.{name} is not a column")
+        columns.append(field.column)
+    return columns
+
+
+def pg_upsert(records: list[DispatchRecord], update_fields: list[str], using: str) -> None:
+    """PostgreSQL: dispatches and their refs upserted by one statement (a data-modifying CTE)."""
+    quote = connections[using].ops.quote_name
+    rows = [record.dispatch() for record in records]
+    columns, values, params = _row_sql(Dispatch, rows, using)
+    updates = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(Dispatch, update_fields))
+    sql = (
+        f"WITH d AS (INSERT INTO {quote(Dispatch._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"VALUES {values} ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates} RETURNING id, task_id)"
+    )
+    refs = [(record.task_id, ref) for record in records for ref in record.refs]
+    if refs:
+        # The refs name their dispatch by task id; the CTE turns it into the new (or merged) row's id.
+        ref_rows = [
+            ObjectRef(
+                dispatch_id=0,
+                content_type=content_type_for(ref.label),
+                object_pk=str(ref.pk),
+                argument=ref.argument,
+                object_repr=ref.text,
+                digests=ref.digests,
+                values=ref.values,
+            )
+            for _, ref in refs
+        ]
+        ref_columns, _, ref_params = _row_sql(ObjectRef, ref_rows, using)
+        width = len(ref_columns)
+        (dispatch_column,) = _columns(ObjectRef, ["dispatch"])
+        typed = [
+            f"%s::{field.db_type(connections[using])}"
+            for field in ObjectRef._meta.concrete_fields
+            if not field.primary_key
+        ]
+        ref_values = ", ".join("(%s, " + ", ".join(typed) + ")" for _ in refs)
+        for index, (task_id, _) in enumerate(refs):
+            params += [task_id, *ref_params[index * width : (index + 1) * width]]
+        selected = ", ".join("d.id" if column == dispatch_column else f"v.{quote(column)}" for column in ref_columns)
+        ref_updates = ", ".join(
+            f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(ObjectRef, REF_PUBLISHER_FIELDS)
+        )
+        sql += (
+            f", r AS (INSERT INTO {quote(ObjectRef._meta.db_table)} ({', '.join(map(quote, ref_columns))}) "
+            f"SELECT {selected} FROM (VALUES {ref_values}) AS v(task_id, {', '.join(map(quote, ref_columns))}) "
+            f"JOIN d ON d.task_id = v.task_id "
+            f"ON CONFLICT ({quote(dispatch_column)}, {quote('argument')}) DO UPDATE SET {ref_updates})"
+        )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql + " SELECT 1", params)
 
 
 def content_type_for(label: str) -> ContentType:
