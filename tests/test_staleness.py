@@ -36,7 +36,11 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
     decoded = codec.loads(codec.dumps(list(args)))
     request = {"id": task_id, "args": decoded, "kwargs": {}, "is_eager": False, "called_directly": False}
     task.push_request(
-        **request, hostname="w@host", argsrepr="()", taskops=record.header(), delivery_info={"routing_key": IDLE}
+        **request,
+        hostname="w@host",
+        argsrepr="()",
+        taskops=record.header(),
+        delivery_info={"exchange": "", "routing_key": IDLE},
     )
     with CaptureQueriesContext(connection) as context:
         try:
