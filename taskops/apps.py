@@ -12,10 +12,11 @@ class TaskopsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks as django_checks
 
-        from taskops import checks, codec
+        from taskops import checks, codec, recording
         from taskops.conf import taskops_settings
 
         codec.install()
+        recording.connect()
         attrs_classes = taskops_settings.ATTRS_CLASSES
         codec.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
         for check in checks.ALL:

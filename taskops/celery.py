@@ -23,6 +23,7 @@ from taskops import codec
 from taskops.codec import CodecError
 from taskops.refs import MissingObjectError, ModelRef, resolve_refs
 from taskops.signals import task_skipped
+from taskops.staleness import check_at_start, note_resolved
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -103,6 +104,7 @@ class Task(BaseTask):
         codec.collect_refs(args, refs, root="args")
         codec.collect_refs(kwargs, refs, root="kwargs")
         objects = resolve_refs(refs) if refs else {}
+        note_resolved(self, objects)  # drift is judged (and kept) even if on_missing stops the task below
         missing = sorted(str(ref) for ref, obj in objects.items() if obj is None)
         if missing:
             self.apply_on_missing(missing)
@@ -121,6 +123,7 @@ class Task(BaseTask):
 
     def check_staleness(self, objects: dict[ModelRef, Model | None]) -> None:
         """Judge the resolved objects against their dispatch snapshot; apply ``on_stale``."""
+        check_at_start(self, objects)
 
     def skip(self, reason: str) -> None:
         """Stop here without running the body; the task ends in state ``SKIPPED``."""

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "RECORDING": True,
     "STRICT": False,
     # Snapshots: {"app.model": ["field", ...]} fields that count for drift
-    # (default: every concrete field but the pk), fields never to count, and
+    # (default: every concrete field but the pk and auto_now fields), fields never to count, and
     # fields whose values (not only digests) are kept.
     "SNAPSHOT_FIELDS": {},
     "SNAPSHOT_EXCLUDE": {},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -122,6 +123,19 @@ class Dispatch(models.Model):
     def attempts(self) -> int:
         return self.retries + 1
 
+    @property
+    def task_result(self) -> Any:
+        """The django-celery-results ``TaskResult`` of this task id, or None.
+
+        Looked up by task id, with no foreign key: taskops works, and this
+        returns None, when django_celery_results is not installed.
+        """
+        if not apps.is_installed("django_celery_results"):
+            return None
+        from django_celery_results.models import TaskResult
+
+        return TaskResult.objects.filter(task_id=self.task_id).first()
+
     def decoded_args(self) -> list[Any]:
         """The stored args as JSON data (envelopes left as they are)."""
         value = json.loads(self.args or "[]")
@@ -158,6 +172,11 @@ class ObjectRef(models.Model):
         indexes = [
             models.Index(fields=["content_type", "object_pk", "-dispatch"], name="taskops_ref_object"),
             models.Index(fields=["drift"], name="taskops_ref_drift"),
+        ]
+        constraints = [
+            # The publisher and a worker may both write a dispatch's refs (the
+            # uncommitted-transaction race): they merge on this key.
+            models.UniqueConstraint(fields=["dispatch", "argument"], name="taskops_ref_unique_argument"),
         ]
 
     def __str__(self) -> str:

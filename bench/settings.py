@@ -1,0 +1,24 @@
+"""Settings of the benchmarks: the host project's, with a database, queue and broker folder of their own.
+
+``TASKOPS_BENCH_RECORDING=0`` turns recording off (the baseline), so the
+worker subprocesses of a run can be started either way.
+"""
+
+from __future__ import annotations
+
+import os
+
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, VAR_DIR, filesystem_broker_options
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["NAME"] = VAR_DIR / "bench.sqlite3"
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    filesystem_broker_options(VAR_DIR / "bench-broker") if CELERY_BROKER_URL.startswith("filesystem") else {}
+)
+CELERY_TASK_DEFAULT_QUEUE = "taskops-bench"
+
+TASKOPS = {"RECORDING": os.environ.get("TASKOPS_BENCH_RECORDING", "1") == "1"}
+LOG_LEVEL = "WARNING"

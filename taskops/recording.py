@@ -1,0 +1,724 @@
+"""Celery signal receivers that keep one ``Dispatch`` row per task id.
+
+Publish side (``before_task_publish``): the arguments are still Python
+objects, so the model instances among them are found and snapshotted in
+memory (no query); the row and its ``ObjectRef`` rows are written before the
+message leaves, and a ``taskops`` header carries what the worker needs to
+judge staleness on its own (enqueue time, the in-transaction hazard, the refs
+and their digests). When the publisher is inside a transaction, the row is
+written when that transaction commits (one ``on_commit`` per dispatch): a
+worker that starts earlier creates the row from the headers, and the two
+writes merge on ``task_id`` (``INSERT ... ON CONFLICT``), never clash.
+
+Worker side: the start (lag, drift, policy) is written by the Task base
+(:func:`record_start`, from ``check_staleness``), the end by ``task_postrun``;
+the worker's main process writes revocations, rejections and lost workers.
+Nothing is written in the main process for a task that runs at once (the
+receive time travels to the pool child in the request), so the consumer loop
+never waits on the database.
+
+Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
+published, and a task run in-process is not a dispatch.
+
+Recording never breaks a dispatch or a task: an error is logged and counted
+in :data:`errors`; ``TASKOPS["STRICT"] = True`` raises it instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from celery import signals as celery_signals
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, router, transaction
+from django.db.models import Case, Field, JSONField, Model, QuerySet, Value, When
+from django.utils import timezone
+
+from taskops import codec, snapshot
+from taskops.codec import AttrsPlaceholder, RefListPlaceholder, RefPlaceholder
+from taskops.conf import taskops_settings
+from taskops.models import Dispatch, ObjectRef, Source, State
+from taskops.refs import ModelRef, json_pk
+from taskops.signals import task_skipped
+
+if TYPE_CHECKING:
+    from taskops.staleness import StartVerdict
+
+logger = logging.getLogger(__name__)
+
+#: Name of the message header taskops adds.
+HEADER = "taskops"
+#: Request attribute carrying the worker's receive time to the pool child.
+RECEIVED_KEY = "taskops_received"
+#: How deep the argument walk goes looking for model instances.
+MAX_WALK_DEPTH = 32
+
+#: Recorder errors logged (not raised) in this process. Tests read it.
+errors = 0
+
+#: Fields the publisher owns when it merges into a row a worker created first.
+PUBLISHER_FIELDS = [
+    "task_name",
+    "args",
+    "kwargs",
+    "queue",
+    "eta",
+    "expires",
+    "enqueued_at",
+    "parent_id",
+    "root_id",
+    "group_id",
+    "in_transaction",
+    "ref_count",
+]
+#: Fields a retry (same task id, published again) updates.
+RETRY_FIELDS = ["args", "kwargs", "eta", "expires", "retries", "state"]
+REF_PUBLISHER_FIELDS = ["content_type", "object_pk", "object_repr", "digests", "values"]
+REF_WORKER_FIELDS = ["drift", "changed_fields", "likely_race", "checked_at"]
+
+
+class StrictRecordingError(BaseException):
+    """A recorder error under ``TASKOPS["STRICT"]``.
+
+    A ``BaseException`` on purpose: Celery's signal dispatch logs and swallows
+    every ``Exception`` a receiver raises, and STRICT means the caller (the
+    code calling ``delay``) must see it.
+    """
+
+
+@contextmanager
+def guarded(what: str, in_signal: bool = True) -> Iterator[None]:
+    """Log and count a recorder error instead of breaking the caller (unless STRICT)."""
+    global errors
+    try:
+        yield
+    except Exception as exc:
+        if taskops_settings.STRICT:
+            if in_signal:
+                raise StrictRecordingError(f"taskops: recording failed while {what}: {exc!r}") from exc
+            raise
+        errors += 1
+        logger.exception("taskops: recording failed while %s", what)
+
+
+def enabled() -> bool:
+    return bool(taskops_settings.RECORDING)
+
+
+# --- publish side --------------------------------------------------------------
+
+
+@attrs.define
+class RefRecord:
+    """One model instance found in a dispatch's arguments."""
+
+    label: str
+    pk: Any
+    argument: str
+    digests: dict[str, str]
+    values: dict[str, Any]
+    text: str
+    db: str | None
+
+
+@attrs.define
+class DispatchRecord:
+    """What the publisher knows about one message, before any row is written."""
+
+    task_id: str
+    task_name: str
+    args: str
+    kwargs: str
+    queue: str
+    eta: dt.datetime | None
+    expires: dt.datetime | None
+    enqueued_at: dt.datetime
+    retries: int
+    parent_id: str
+    root_id: str
+    group_id: str
+    in_transaction: bool
+    refs: list[RefRecord]
+
+    def header(self) -> dict[str, Any]:
+        """The ``taskops`` message header: enough for the worker to judge staleness alone."""
+        return {
+            "v": 1,
+            "enqueued_at": self.enqueued_at.isoformat(),
+            "tx": self.in_transaction,
+            "refs": [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs],
+        }
+
+    def dispatch(self) -> Dispatch:
+        return Dispatch(
+            task_id=self.task_id,
+            task_name=self.task_name,
+            args=self.args,
+            kwargs=self.kwargs,
+            queue=self.queue,
+            eta=self.eta,
+            expires=self.expires,
+            enqueued_at=self.enqueued_at,
+            retries=self.retries,
+            state=State.RETRY if self.retries else State.PENDING,
+            parent_id=self.parent_id,
+            root_id=self.root_id,
+            group_id=self.group_id,
+            in_transaction=self.in_transaction,
+            ref_count=len(self.refs),
+            source=Source.PUBLISHER,
+        )
+
+
+def find_instances(value: Any, path: str, into: list[tuple[str, Any]], depth: int = 0) -> None:
+    """Collect ``(argument path, instance or placeholder)`` for every model reference in ``value``.
+
+    A QuerySet counts only if it was evaluated (its instances are in memory);
+    an unevaluated one is not fetched just to be recorded.
+    """
+    if depth > MAX_WALK_DEPTH:
+        return
+    if isinstance(value, Model | RefPlaceholder):
+        into.append((path, value))
+    elif isinstance(value, QuerySet):
+        for index, item in enumerate(value._result_cache or ()):
+            into.append((f"{path}[{index}]", item))
+    elif isinstance(value, RefListPlaceholder):
+        into.extend((f"{path}[{index}]", RefPlaceholder(ref)) for index, ref in enumerate(value.refs))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            find_instances(item, f"{path}[{index}]", into, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            find_instances(item, f"{path}.{key}", into, depth + 1)
+    elif isinstance(value, AttrsPlaceholder):
+        find_instances(value.data, path, into, depth + 1)
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            find_instances(getattr(value, field.name), f"{path}.{field.name}", into, depth + 1)
+
+
+def ref_record(argument: str, item: Any) -> RefRecord:
+    if isinstance(item, RefPlaceholder):  # a worker re-publishing decoded arguments
+        return RefRecord(item.ref.label, item.ref.pk, argument[:255], {}, {}, "", None)
+    return RefRecord(
+        label=item._meta.label_lower,
+        pk=json_pk(item.pk),
+        argument=argument[:255],
+        digests=snapshot.take(item),
+        values=snapshot.values(item),
+        text=str(item)[:200],
+        db=item._state.db,
+    )
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt.UTC)
+
+
+def build_record(body: Any, headers: dict[str, Any], exchange: Any, routing_key: Any) -> DispatchRecord:
+    """Everything the publisher records about one message."""
+    if isinstance(body, dict):  # task protocol 1
+        args, kwargs = body.get("args") or (), body.get("kwargs") or {}
+    else:
+        args, kwargs = body[0], body[1]
+    found: list[tuple[str, Any]] = []
+    find_instances(list(args), "args", found)
+    for key, item in kwargs.items():
+        find_instances(item, f"kwargs.{key}", found)
+    refs = [ref_record(argument, item) for argument, item in found]
+    databases = {ref.db for ref in refs if ref.db}
+    return DispatchRecord(
+        task_id=headers["id"],
+        task_name=headers.get("task") or "",
+        args=codec.dumps(list(args)),
+        kwargs=codec.dumps(dict(kwargs)),
+        queue=str(routing_key or getattr(exchange, "name", exchange) or ""),
+        eta=parse_time(headers.get("eta")),
+        expires=parse_time(headers.get("expires")),
+        enqueued_at=timezone.now(),
+        retries=int(headers.get("retries") or 0),
+        parent_id=headers.get("parent_id") or "",
+        root_id=headers.get("root_id") or "",
+        group_id=headers.get("group") or "",
+        # The hazard: the worker may start before these rows are committed.
+        in_transaction=any(connections[db].in_atomic_block for db in databases),
+        refs=refs,
+    )
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Buffer the dispatches published inside the block; write them in one go at its end.
+
+    For code that publishes many tasks at once (a group, a loop of
+    ``delay``): one round trip for all of them instead of one each. A worker
+    that starts a task before the block ends creates its row, and the two
+    writes merge.
+    """
+    outer = getattr(_batch, "records", None)
+    if outer is not None:  # nested: the outer block writes
+        yield
+        return
+    records: list[DispatchRecord] = []
+    _batch.records = records
+    try:
+        yield
+    finally:
+        _batch.records = None
+        if records:
+            with guarded("writing a batch of dispatches"):
+                write(records)
+
+
+def on_before_task_publish(
+    sender: str | None = None,
+    body: Any = None,
+    exchange: Any = None,
+    routing_key: Any = None,
+    headers: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    if headers is None or not enabled():
+        return
+    with guarded(f"recording the dispatch of {sender}"):
+        record = build_record(body, headers, exchange, routing_key)
+        headers[HEADER] = record.header()
+        submit(record)
+
+
+def submit(record: DispatchRecord) -> None:
+    """Write now, at the end of a :func:`batch`, or when the open transaction commits."""
+    buffered = getattr(_batch, "records", None)
+    if buffered is not None:
+        buffered.append(record)
+        return
+    using = router.db_for_write(Dispatch)
+    if connections[using].in_atomic_block:
+        # Written with the publisher's data: never for a rolled-back transaction,
+        # and never waiting on (or blocking) a worker's insert of the same task id.
+        transaction.on_commit(lambda: write_guarded([record]), using=using)
+    else:
+        write([record])
+
+
+def write_guarded(records: list[DispatchRecord]) -> None:
+    with guarded("writing dispatches at commit"):
+        write(records)
+
+
+def write(records: list[DispatchRecord]) -> None:
+    """Upsert dispatches and their refs: a row a worker created first is merged, not duplicated."""
+    using = router.db_for_write(Dispatch)
+    connection = connections[using]
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One statement in autocommit: one round trip, however many refs.
+        for retried in (False, True):
+            chosen = [record for record in records if bool(record.retries) is retried]
+            if chosen:
+                pg_upsert(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS, using)
+        return
+    single_statement = len(records) == 1 and not records[0].refs
+    # One statement needs no transaction of its own (autocommit: one round trip).
+    with contextlib.nullcontext() if single_statement else transaction.atomic(using=using):
+        for retried in (False, True):
+            chosen = [record for record in records if bool(record.retries) is retried]
+            if chosen:
+                _upsert(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS, using)
+
+
+def _upsert(records: list[DispatchRecord], update_fields: list[str], using: str) -> None:
+    rows = Dispatch.objects.using(using).bulk_create(
+        [record.dispatch() for record in records],
+        update_conflicts=True,
+        unique_fields=["task_id"],
+        update_fields=update_fields,
+    )
+    refs = [
+        ObjectRef(
+            dispatch_id=row.pk,
+            content_type=content_type_for(ref.label),
+            object_pk=str(ref.pk),
+            argument=ref.argument,
+            object_repr=ref.text,
+            digests=ref.digests,
+            values=ref.values,
+        )
+        for row, record in zip(rows, records, strict=True)
+        for ref in record.refs
+    ]
+    if refs:
+        ObjectRef.objects.using(using).bulk_create(
+            refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_PUBLISHER_FIELDS
+        )
+
+
+def _row_sql(model: type[Model], objs: Sequence[Model], using: str) -> tuple[list[str], str, list[Any]]:
+    """Columns, ``VALUES`` rows and parameters for inserting ``objs`` (every concrete field but the pk)."""
+    connection = connections[using]
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in fields]
+    return [str(field.column) for field in fields], ", ".join([placeholder] * len(objs)), params
+
+
+#: PostgreSQL, for the current transaction only: commit without waiting for the WAL
+#: flush. A dispatch record lost to a server crash in the next fraction of a second
+#: is recreated from the message headers by the worker; the user's own
+#: transactions are never touched (this runs only in transactions taskops owns).
+RELAXED_COMMIT_SQL = "set_config('synchronous_commit', 'off', true)"
+
+
+@contextmanager
+def own_transaction(using: str) -> Iterator[None]:
+    """A transaction of taskops' own; on PostgreSQL its commit does not wait for the disk."""
+    connection = connections[using]
+    relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic(using=using):
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {RELAXED_COMMIT_SQL}")
+        yield
+
+
+def _columns(model: type[Model], names: list[str]) -> list[str]:
+    columns = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if not isinstance(field, Field) or not field.column:
+            raise TypeError(f"{model.__name__}.{name} is not a column")
+        columns.append(field.column)
+    return columns
+
+
+def pg_upsert(records: list[DispatchRecord], update_fields: list[str], using: str) -> None:
+    """PostgreSQL: dispatches and their refs upserted by one statement (a data-modifying CTE)."""
+    quote = connections[using].ops.quote_name
+    rows = [record.dispatch() for record in records]
+    columns, values, params = _row_sql(Dispatch, rows, using)
+    updates = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(Dispatch, update_fields))
+    sql = (
+        f"WITH d AS (INSERT INTO {quote(Dispatch._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"VALUES {values} ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates} RETURNING id, task_id)"
+    )
+    refs = [(record.task_id, ref) for record in records for ref in record.refs]
+    if refs:
+        # The refs name their dispatch by task id; the CTE turns it into the new (or merged) row's id.
+        ref_rows = [
+            ObjectRef(
+                dispatch_id=0,
+                content_type=content_type_for(ref.label),
+                object_pk=str(ref.pk),
+                argument=ref.argument,
+                object_repr=ref.text,
+                digests=ref.digests,
+                values=ref.values,
+            )
+            for _, ref in refs
+        ]
+        ref_columns, _, ref_params = _row_sql(ObjectRef, ref_rows, using)
+        width = len(ref_columns)
+        (dispatch_column,) = _columns(ObjectRef, ["dispatch"])
+        typed = [
+            f"%s::{field.db_type(connections[using])}"
+            for field in ObjectRef._meta.concrete_fields
+            if not field.primary_key
+        ]
+        ref_values = ", ".join("(%s, " + ", ".join(typed) + ")" for _ in refs)
+        for index, (task_id, _) in enumerate(refs):
+            params += [task_id, *ref_params[index * width : (index + 1) * width]]
+        selected = ", ".join("d.id" if column == dispatch_column else f"v.{quote(column)}" for column in ref_columns)
+        ref_updates = ", ".join(
+            f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(ObjectRef, REF_PUBLISHER_FIELDS)
+        )
+        sql += (
+            f", r AS (INSERT INTO {quote(ObjectRef._meta.db_table)} ({', '.join(map(quote, ref_columns))}) "
+            f"SELECT {selected} FROM (VALUES {ref_values}) AS v(task_id, {', '.join(map(quote, ref_columns))}) "
+            f"JOIN d ON d.task_id = v.task_id "
+            f"ON CONFLICT ({quote(dispatch_column)}, {quote('argument')}) DO UPDATE SET {ref_updates})"
+        )
+    with connections[using].cursor() as cursor:
+        # Evaluated inside the statement's own transaction: its commit does not wait for the WAL flush.
+        cursor.execute(sql + f" SELECT {RELAXED_COMMIT_SQL}", params)
+
+
+def content_type_for(label: str) -> ContentType:
+    """The content type of a model label (cached by Django after the first query)."""
+    return ContentType.objects.get_for_model(ModelRef(label, None).model)
+
+
+# --- worker side ---------------------------------------------------------------
+
+
+@attrs.define
+class Attempt:
+    """What this process knows about a task it is running, until ``task_postrun``."""
+
+    started_at: dt.datetime
+    started: float
+    start_recorded: bool = False
+    exception: str = ""
+    skipped: str = ""
+
+
+_attempts: dict[str, Attempt] = {}
+
+
+def is_recorded_run(task: Any) -> bool:
+    request = getattr(task, "request", None)
+    return enabled() and request is not None and not request.is_eager and bool(request.id)
+
+
+def header_of(request: Any) -> dict[str, Any] | None:
+    value = getattr(request, HEADER, None)
+    if value is None and isinstance(getattr(request, "headers", None), dict):
+        value = request.headers.get(HEADER)
+    return value if isinstance(value, dict) else None
+
+
+def summarize(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+    if request is None or not enabled():
+        return
+    now = time.time()
+    # The pool child writes it with the start: no database write in the consumer loop.
+    request.request_dict[RECEIVED_KEY] = now
+    if request.eta:  # it will wait for its ETA: make the wait visible now
+        with guarded(f"recording the receipt of {request.id}"):
+            Dispatch.objects.filter(task_id=request.id, state__in=[State.PENDING, State.RETRY]).update(
+                state=State.RECEIVED, received_at=dt.datetime.fromtimestamp(now, dt.UTC)
+            )
+
+
+def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+    if task_id and is_recorded_run(task):
+        _attempts[task_id] = Attempt(started_at=timezone.now(), started=time.monotonic())
+
+
+def record_start(task: Any, verdict: StartVerdict, stale_action: str = "") -> None:
+    """Write the start of an attempt: times, worker, lag, drift per ref (one transaction)."""
+    request = task.request
+    attempt = _attempts.get(request.id)
+    if attempt is not None:
+        attempt.start_recorded = True
+    received = getattr(request, RECEIVED_KEY, None)
+    fields: dict[str, Any] = {
+        "state": State.STARTED,
+        "started_at": verdict.started_at,
+        "worker": request.hostname or "",
+        "lag": verdict.lag,
+        "drift": verdict.drift,
+        "likely_race": verdict.likely_race,
+        "stale_action": stale_action,
+    }
+    if received:
+        fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
+    using = router.db_for_write(Dispatch)
+    with own_transaction(using):
+        updated = Dispatch.objects.using(using).filter(task_id=request.id).update(**fields)
+        if updated:
+            _update_ref_drift(request.id, verdict, using)
+        else:
+            _create_from_headers(task, verdict, fields, using)
+
+
+def _update_ref_drift(task_id: str, verdict: StartVerdict, using: str) -> None:
+    if not verdict.refs:
+        return
+    json_field = JSONField()
+    odd = [ref for ref in verdict.refs if ref.drift != "unchanged"]
+    ObjectRef.objects.using(using).filter(dispatch__task_id=task_id).update(
+        drift=Case(*(When(argument=r.argument, then=Value(r.drift)) for r in odd), default=Value("unchanged")),
+        changed_fields=Case(
+            *(When(argument=r.argument, then=Value(r.changed_fields, output_field=json_field)) for r in odd),
+            default=Value([], output_field=json_field),
+            output_field=json_field,
+        ),
+        likely_race=Case(*(When(argument=r.argument, then=Value(r.likely_race)) for r in odd), default=Value(False)),
+        checked_at=verdict.started_at,
+    )
+
+
+def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any], using: str) -> None:
+    """No row from the publisher (crashed, rolled back, or not committed yet): the worker writes it."""
+    request = task.request
+    header = header_of(request) or {}
+    # A rare path: read content types afresh, in case they were re-created since
+    # this long-lived process cached them (a restored or re-created database).
+    ContentType.objects.clear_cache()
+    enqueued_at = parse_time(header.get("enqueued_at")) or verdict.started_at
+    row = Dispatch(
+        task_id=request.id,
+        task_name=task.name,
+        args=codec.dumps(list(request.args or ())),
+        kwargs=codec.dumps(dict(request.kwargs or {})),
+        queue=(request.delivery_info or {}).get("routing_key") or "",
+        eta=parse_time(request.eta),
+        expires=parse_time(request.expires),
+        enqueued_at=enqueued_at,
+        retries=request.retries or 0,
+        parent_id=request.parent_id or "",
+        root_id=request.root_id or "",
+        group_id=request.group or "",
+        in_transaction=bool(header.get("tx")),
+        ref_count=len(verdict.refs),
+        source=Source.WORKER,
+        **fields,
+    )
+    (row,) = Dispatch.objects.using(using).bulk_create(
+        [row], update_conflicts=True, unique_fields=["task_id"], update_fields=list(fields)
+    )
+    refs = [
+        ObjectRef(
+            dispatch_id=row.pk,
+            content_type=content_type_for(ref.label),
+            object_pk=str(ref.pk),
+            argument=ref.argument,
+            digests=ref.digests,
+            drift=ref.drift,
+            changed_fields=ref.changed_fields,
+            likely_race=ref.likely_race,
+            checked_at=verdict.started_at,
+        )
+        for ref in verdict.refs
+    ]
+    if refs:
+        ObjectRef.objects.using(using).bulk_create(
+            refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_WORKER_FIELDS
+        )
+
+
+def on_task_skipped(
+    sender: Any = None, task: Any = None, task_id: str | None = None, reason: str = "", **kw: Any
+) -> None:
+    attempt = _attempts.get(task_id or "")
+    if attempt is not None:
+        attempt.skipped = reason or "skipped"
+
+
+def on_task_failure(
+    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **kwargs: Any
+) -> None:
+    if not task_id or not enabled():
+        return
+    summary = summarize(exception) if exception is not None else "failed"
+    attempt = _attempts.get(task_id)
+    if attempt is not None:  # in the pool child: task_postrun writes it
+        attempt.exception = summary
+        return
+    # The worker's main process: a lost pool child (WorkerLostError), a time limit.
+    with guarded(f"recording the failure of {task_id}"):
+        _finish(task_id, State.FAILURE, summary)
+
+
+def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
+    attempt = _attempts.get(getattr(request, "id", None) or "")
+    if attempt is not None:
+        attempt.exception = f"Retry: {reason}"[:2000]
+
+
+def on_task_postrun(
+    sender: Any = None, task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any
+) -> None:
+    attempt = _attempts.pop(task_id or "", None)
+    if attempt is None or not task_id:
+        return
+    with guarded(f"recording the end of {task_id}"):
+        if not attempt.start_recorded:
+            # Stopped before check_staleness (a missing row and on_missing, a
+            # codec error): judge what resolution found, then finish.
+            from taskops import staleness
+
+            verdict = getattr(task.request, staleness.VERDICT_KEY, None) or staleness.judge_start(
+                task.request, {}, attempt.started_at
+            )
+            action = ("skip" if attempt.skipped else "fail") if verdict.drift == "missing" else ""
+            record_start(task, verdict, action)
+        runtime = dt.timedelta(seconds=time.monotonic() - attempt.started)
+        if attempt.skipped:
+            _finish(task_id, State.SKIPPED, attempt.skipped, runtime)
+        elif state == State.RETRY:
+            Dispatch.objects.filter(task_id=task_id, state=State.RETRY).update(
+                exception=attempt.exception, runtime=runtime
+            )
+        else:
+            _finish(task_id, state or State.SUCCESS, attempt.exception, runtime)
+
+
+def _finish(task_id: str, state: str, exception: str = "", runtime: dt.timedelta | None = None) -> None:
+    fields: dict[str, Any] = {"state": state, "finished_at": timezone.now(), "exception": exception}
+    if runtime is not None:
+        fields["runtime"] = runtime
+    using = router.db_for_write(Dispatch)
+    with own_transaction(using):
+        Dispatch.objects.using(using).filter(task_id=task_id).update(**fields)
+
+
+def on_task_revoked(
+    sender: Any = None,
+    request: Any = None,
+    terminated: bool = False,
+    signum: Any = None,
+    expired: bool = False,
+    **kwargs: Any,
+) -> None:
+    task_id = getattr(request, "id", None)
+    if not task_id or not enabled():
+        return
+    reason = "expired" if expired else (f"terminated (signal {signum})" if terminated else "revoked")
+    with guarded(f"recording the revocation of {task_id}"):
+        Dispatch.objects.filter(task_id=task_id).exclude(state__in=[State.SUCCESS, State.FAILURE]).update(
+            state=State.REVOKED, finished_at=timezone.now(), exception=reason
+        )
+
+
+def on_task_rejected(sender: Any = None, message: Any = None, exc: Any = None, **kwargs: Any) -> None:
+    task_id = (getattr(message, "headers", None) or {}).get("id")
+    if task_id and enabled():
+        with guarded(f"recording the rejection of {task_id}"):
+            _finish(task_id, State.REJECTED, f"rejected: {exc!r}" if exc else "rejected")
+
+
+def on_task_unknown(
+    sender: Any = None, name: str | None = None, id: str | None = None, exc: Any = None, **kwargs: Any
+) -> None:
+    if id and enabled():
+        with guarded(f"recording the unknown task {id}"):
+            _finish(id, State.REJECTED, f"unknown task {name!r}")
+
+
+_RECEIVERS = (
+    (celery_signals.before_task_publish, on_before_task_publish),
+    (celery_signals.task_received, on_task_received),
+    (celery_signals.task_prerun, on_task_prerun),
+    (celery_signals.task_postrun, on_task_postrun),
+    (celery_signals.task_failure, on_task_failure),
+    (celery_signals.task_retry, on_task_retry),
+    (celery_signals.task_revoked, on_task_revoked),
+    (celery_signals.task_rejected, on_task_rejected),
+    (celery_signals.task_unknown, on_task_unknown),
+)
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent: each has a ``dispatch_uid``)."""
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, weak=False, dispatch_uid=f"taskops.recording.{receiver.__name__}")
+    task_skipped.connect(on_task_skipped, weak=False, dispatch_uid="taskops.recording.on_task_skipped")

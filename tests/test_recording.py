@@ -1,0 +1,203 @@
+"""The publish side, in-process: what a dispatch writes and what its message carries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+from celery import group
+from celery.signals import after_task_publish
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from config.celery import app
+from demo.models import Answer, Question
+from taskops import recording, snapshot
+from taskops.models import Dispatch, Drift, ObjectRef, Source, State
+from tests.testapp.models import Book
+from tests.testapp.tasks import add, count_refs, read_body
+
+ON_POSTGRESQL = connection.vendor == "postgresql"
+#: A queue no worker consumes: these tests only look at the publish side.
+IDLE = "taskops-tests-idle"
+
+
+@pytest.fixture
+def sent() -> Iterator[list[dict[str, Any]]]:
+    """The headers of every message published during the test (to a queue nobody reads)."""
+    captured: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        captured.append(dict(headers or {}))
+
+    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.capture")
+    yield captured
+    after_task_publish.disconnect(dispatch_uid="tests.capture")
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def content_types(transactional_db: None) -> None:
+    """Content types cached up front, as in any process after its first dispatch."""
+    ContentType.objects.get_for_models(Question, Answer, Book)
+
+
+def test_delay_records_args_refs_and_header(content_types: None, sent: list[dict[str, Any]]) -> None:
+    question = Question.objects.create(title="Why?", body="b")
+
+    result = read_body.apply_async((question,), queue=IDLE, countdown=30)
+
+    row = Dispatch.objects.get(task_id=result.id)
+    ref = row.refs.get()
+    assert (row.state, row.source, row.queue, row.task_name) == (State.PENDING, Source.PUBLISHER, IDLE, read_body.name)
+    assert (
+        row.args == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+    )
+    assert json.loads(row.kwargs) == {}
+    assert row.eta is not None
+    assert row.eta > row.enqueued_at
+    assert not row.in_transaction
+    assert (row.ref_count, row.root_id, row.parent_id) == (1, result.id, "")
+    assert (ref.content_type.model_class(), ref.object_pk, ref.argument) == (Question, str(question.pk), "args[0]")
+    assert (ref.object_repr, ref.drift, ref.digests) == ("Why?", Drift.PENDING, snapshot.take(question))
+    header = sent[-1][recording.HEADER]
+    assert header["tx"] is False
+    assert header["enqueued_at"] == row.enqueued_at.isoformat()
+    assert header["refs"] == [["demo.question", question.pk, "args[0]", snapshot.take(question)]]
+
+
+def statements(context: CaptureQueriesContext) -> list[str]:
+    """The SQL statements run, without transaction control (BEGIN, COMMIT)."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    return [query["sql"].split()[0] for query in context.captured_queries if not query["sql"].startswith(control)]
+
+
+def test_one_write_per_dispatch(content_types: None, sent: list[dict[str, Any]]) -> None:
+    question = Question.objects.create(title="Q", body="b")
+    with CaptureQueriesContext(connection) as context:
+        add.apply_async((1, 2), queue=IDLE)
+    assert statements(context) == (["WITH"] if ON_POSTGRESQL else ["INSERT"])  # no refs: one INSERT
+    with CaptureQueriesContext(connection) as context:
+        read_body.apply_async((question,), queue=IDLE)
+    # PostgreSQL: one statement (a data-modifying CTE); elsewhere the dispatch, then its refs in one bulk INSERT.
+    assert statements(context) == (["WITH"] if ON_POSTGRESQL else ["INSERT", "INSERT"])
+
+
+def test_lists_querysets_and_attrs_are_walked(content_types: None, sent: list[dict[str, Any]]) -> None:
+    question = Question.objects.create(title="Q", body="b")
+    answers = [Answer.objects.create(question=question, body=str(i)) for i in range(2)]
+    evaluated = Question.objects.all()
+    list(evaluated)
+
+    @attrs.define
+    class Holder:
+        book: Any
+
+    book = Book.objects.create(title="B")
+    found: list[tuple[str, Any]] = []
+    recording.find_instances([answers, evaluated, Question.objects.all(), {"h": Holder(book)}], "args", found)
+    assert [(path, obj) for path, obj in found] == [
+        ("args[0][0]", answers[0]),
+        ("args[0][1]", answers[1]),
+        ("args[1][0]", question),  # evaluated QuerySet: instances from its cache
+        ("args[3].h.book", book),  # unevaluated QuerySet (args[2]) is not fetched to be recorded
+    ]
+
+    result = count_refs.apply_async((answers,), {"books": [book]}, queue=IDLE)
+    refs = ObjectRef.objects.filter(dispatch__task_id=result.id).order_by("argument")
+    assert [ref.argument for ref in refs] == ["args[0][0]", "args[0][1]", "kwargs.books[0]"]
+
+
+def test_inside_a_transaction_the_row_is_written_at_commit(content_types: None, sent: list[dict[str, Any]]) -> None:
+    with transaction.atomic():
+        question = Question.objects.create(title="Q", body="b")
+        result = read_body.apply_async((question,), queue=IDLE)
+        assert not Dispatch.objects.filter(task_id=result.id).exists()
+    assert sent[-1][recording.HEADER]["tx"] is True
+    row = Dispatch.objects.get(task_id=result.id)
+    assert row.in_transaction
+    assert row.refs.get().digests == snapshot.take(question)
+
+
+def test_rolled_back_transaction_writes_nothing(content_types: None, sent: list[dict[str, Any]]) -> None:
+    def dispatch_then_fail() -> None:
+        with transaction.atomic():
+            add.apply_async((1, 2), queue=IDLE)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        dispatch_then_fail()
+    assert len(sent) == 1  # the message went out (plain delay); its worker will create the row
+    assert not Dispatch.objects.exists()
+
+
+def test_group_in_a_batch_is_one_write(content_types: None, sent: list[dict[str, Any]]) -> None:
+    books = [Book.objects.create(title=str(i)) for i in range(10)]
+    with CaptureQueriesContext(connection) as context, recording.batch():
+        result = group(count_refs.s([], [book]) for book in books).apply_async(queue=IDLE)
+    assert statements(context) == (["WITH"] if ON_POSTGRESQL else ["INSERT", "INSERT"])  # ten dispatches, ten refs
+    rows = Dispatch.objects.filter(group_id=result.id)
+    assert rows.count() == 10
+    assert ObjectRef.objects.filter(dispatch__in=rows).count() == 10
+
+
+def test_errors_are_logged_and_counted(
+    content_types: None, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(instance: Any) -> Any:
+        raise ValueError("broken snapshot")
+
+    monkeypatch.setattr(snapshot, "take", broken)
+    before = recording.errors
+    question = Question.objects.create(title="Q", body="b")
+
+    result = read_body.apply_async((question,), queue=IDLE)
+
+    assert result.id
+    assert len(sent) == 1
+    assert recording.errors == before + 1
+    assert "broken snapshot" in caplog.text
+    assert not Dispatch.objects.exists()
+    with override_settings(TASKOPS={"STRICT": True}), pytest.raises(recording.StrictRecordingError, match="broken"):
+        read_body.apply_async((question,), queue=IDLE)
+    assert len(sent) == 1
+
+
+@override_settings(TASKOPS={"RECORDING": False})
+def test_recording_off(content_types: None, sent: list[dict[str, Any]]) -> None:
+    add.apply_async((1, 2), queue=IDLE)
+    assert recording.HEADER not in sent[-1]
+    assert not Dispatch.objects.exists()
+
+
+def test_eager_runs_are_not_recorded(content_types: None) -> None:
+    question = Question.objects.create(title="Q", body="b")
+    assert read_body.apply((question,)).get() == "b"
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=True):
+        app.conf.task_always_eager = True
+        try:
+            assert add.delay(1, 2).get() == 3
+        finally:
+            app.conf.task_always_eager = False
+    assert not Dispatch.objects.exists()
+
+
+def test_task_result_by_task_id(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_celery_results.models import TaskResult
+
+    row = Dispatch.objects.create(task_id="t-1", task_name="x", enqueued_at="2024-01-01T00:00:00Z")
+
+    def linked() -> Any:
+        return row.task_result
+
+    assert linked() is None
+    stored = TaskResult.objects.create(task_id="t-1", status="SUCCESS")
+    assert linked() == stored
+    monkeypatch.setattr("taskops.models.apps.is_installed", lambda name: name != "django_celery_results")
+    assert linked() is None

@@ -1,0 +1,173 @@
+"""Staleness in-process: the worker's start path (queries counted) and pending work."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from celery.exceptions import Ignore, Retry
+from celery.signals import after_task_publish
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from config.celery import app
+from demo.models import Question
+from taskops import codec, recording, snapshot
+from taskops.models import Dispatch, Drift, State
+from taskops.staleness import StaleObjectError, judge_pending
+from tests.testapp.models import Book
+from tests.testapp.tasks import count_refs, read_body, read_body_or_skip
+
+IDLE = "taskops-tests-idle"
+
+
+def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
+    """Publish-side record and header, then the worker's path in this process.
+
+    The arguments go through the codec as on the wire; the task runs as the
+    pool child runs it: request pushed, ``task_prerun``, ``__call__``,
+    ``task_postrun``.
+    """
+    task_id = str(uuid.uuid4())
+    record = recording.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
+    recording.write([record])
+    decoded = codec.loads(codec.dumps(list(args)))
+    request = {"id": task_id, "args": decoded, "kwargs": {}, "is_eager": False, "called_directly": False}
+    task.push_request(
+        **request,
+        hostname="w@host",
+        argsrepr="()",
+        taskops=record.header(),
+        delivery_info={"exchange": "", "routing_key": IDLE},
+    )
+    with CaptureQueriesContext(connection) as context:
+        try:
+            retval = _run(task, task_id, decoded)
+        finally:
+            task.pop_request()
+    return Dispatch.objects.get(task_id=task_id), retval, context.captured_queries
+
+
+def _run(task: Any, task_id: str, decoded: list[Any]) -> Any:
+    state, retval = State.SUCCESS, None
+    recording.on_task_prerun(task_id=task_id, task=task)
+    try:
+        retval = task(*decoded)
+    except Ignore:
+        state = State.IGNORED
+    except Retry:
+        state = State.RETRY
+    except Exception as exc:  # noqa: BLE001  # as the worker's tracer does: any error fails the task
+        state = State.FAILURE
+        recording.on_task_failure(task_id=task_id, exception=exc)
+    recording.on_task_postrun(task_id=task_id, task=task, state=state)
+    return retval
+
+
+@pytest.fixture
+def content_types(db: None) -> None:
+    ContentType.objects.get_for_models(Question, Book)
+
+
+def test_worker_queries_do_not_grow_with_refs(content_types: None) -> None:
+    questions = [Question.objects.create(title=f"q{i}", body="b") for i in range(10)]
+    books = [Book.objects.create(title=f"b{i}") for i in range(10)]
+    Question.objects.filter(pk=questions[3].pk).update(body="changed")
+
+    row, retval, queries = run_as_worker(count_refs, (questions, books))
+
+    # 2 SELECTs (one per model), the start (UPDATE dispatch, UPDATE refs) and the end (UPDATE dispatch).
+    assert [
+        query["sql"].split()[0]
+        for query in queries
+        if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    ] == [
+        "SELECT",
+        "SELECT",
+        "UPDATE",
+        "UPDATE",
+        "UPDATE",
+    ]
+
+    assert (row.state, retval, row.drift, row.worker) == (State.SUCCESS, 20, Drift.CHANGED, "w@host")
+    drifts = dict(row.refs.values_list("argument", "drift"))
+    assert drifts.pop("args[0][3]") == Drift.CHANGED
+    assert set(drifts.values()) == {Drift.UNCHANGED}
+    assert len(drifts) == 19
+    assert row.refs.get(argument="args[0][3]").changed_fields == ["body"]
+
+
+def test_missing_before_staleness_is_recorded(content_types: None) -> None:
+    question = Question.objects.create(title="q", body="b")
+    args = (question,)
+    Question.objects.filter(pk=question.pk).delete()
+
+    row, _, _ = run_as_worker(read_body, args)
+
+    assert (row.state, row.drift, row.stale_action) == (State.FAILURE, Drift.MISSING, "fail")
+    assert "MissingObjectError" in row.exception
+    assert row.refs.get().drift == Drift.MISSING
+
+
+def test_on_stale_skip_and_fail(content_types: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    question = Question.objects.create(title="q", body="b")
+    args = (question,)
+    Question.objects.filter(pk=question.pk).update(body="new")
+
+    row, _, _ = run_as_worker(read_body_or_skip, args)
+    assert (row.state, row.stale_action) == (State.SKIPPED, "skip"), row.exception
+
+    monkeypatch.setattr(read_body, "on_stale", "fail")
+    row, _, _ = run_as_worker(read_body, args)
+    assert (row.state, row.stale_action) == (State.FAILURE, "fail")
+    assert StaleObjectError.__name__ in row.exception
+    assert not Book.objects.exists()
+
+
+def test_judge_pending(content_types: None, django_assert_max_num_queries: Any) -> None:
+    questions = [Question.objects.create(title=f"q{i}", body="b") for i in range(3)]
+    book = Book.objects.create(title="b")
+    for question in questions:
+        recording.write([recording.build_record(((question, book), {}, {}), {"id": f"t{question.pk}"}, "", IDLE)])
+    Question.objects.filter(pk=questions[1].pk).update(title="edited")
+    Question.objects.filter(pk=questions[2].pk).delete()
+
+    with django_assert_max_num_queries(5):  # dispatches, refs, content types, one per model
+        verdicts = judge_pending(Dispatch.objects.order_by("task_id"))
+
+    assert [verdict.drift for verdict in verdicts] == [Drift.UNCHANGED, Drift.CHANGED, Drift.MISSING]
+    assert [(ref.argument, drift, changed) for ref, drift, changed in verdicts[1].refs] == [
+        ("args[0]", Drift.CHANGED, ["title"]),
+        ("args[1]", Drift.UNCHANGED, []),
+    ]
+    assert verdicts[2].dispatch.task_id == f"t{questions[2].pk}"
+
+
+def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Transactional: the retry's row is written at once, as in a worker (no test transaction around it).
+    question = Question.objects.create(title="q", body="b")
+    args = (question,)
+    Question.objects.filter(pk=question.pk).update(body="new")
+    monkeypatch.setattr(read_body, "on_stale", "retry")
+    headers: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        captured.append(dict(headers or {}))
+
+    captured = headers
+    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.capture_retry")
+    try:
+        row, _, _ = run_as_worker(read_body, args)
+    finally:
+        after_task_publish.disconnect(dispatch_uid="tests.capture_retry")
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
+
+    assert (row.state, row.retries, row.stale_action) == (State.RETRY, 1, "retry")
+    (retry_header,) = headers
+    assert retry_header["id"] == row.task_id
+    fresh = snapshot.take(Question.objects.get(pk=question.pk))
+    assert retry_header[recording.HEADER]["refs"] == [["demo.question", question.pk, "args[0]", fresh]]
+    assert not Book.objects.exists()
