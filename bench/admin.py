@@ -1,8 +1,10 @@
 """The admin on a million dispatches: median server time of its busiest pages.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/taskops_admin_bench python -m bench.admin
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/taskops python -m bench.admin
 
-PostgreSQL only (the database is created if missing). The first run fills it
+PostgreSQL only. It never writes to the database ``DATABASE_URL`` names: it
+uses one beside it, with ``_admin_bench`` added to the name (created if
+missing), or ``TASKOPS_BENCH_DATABASE_URL`` when set. The first run fills it
 with 1,000,000 ``Dispatch`` rows and ~1.5 ``ObjectRef`` rows each, in bulk
 with ``INSERT ... SELECT generate_series`` (a minute or so); later runs reuse
 the rows (``--regenerate`` to start over). Each page is then requested with
@@ -20,7 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from bench.databases import NOT_APPLICABLE, bench_database_url, ensure_database
 
 #: (name, path, target in milliseconds)
 Page = tuple[str, str, float]
@@ -35,19 +38,6 @@ TASK_NAMES = [
     "demo.tasks.summarize_thread",
     "demo.tasks.count_words",
 ]
-
-
-def ensure_database(url: str) -> None:
-    """Create the benchmark database if the server does not have it yet."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 DISPATCH_SQL = """
@@ -198,11 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="measured requests per page (at least 5)")
     parser.add_argument("--regenerate", action="store_true", help="drop and generate the rows again")
     options = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("bench.admin needs DATABASE_URL=postgres://... (a database of its own)", file=sys.stderr)
-        return 2
+    url = bench_database_url("admin_bench")
+    if url is None:
+        print("bench.admin: not run, it needs DATABASE_URL=postgres://... (it uses a database of its own)")
+        return NOT_APPLICABLE
     ensure_database(url)
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

@@ -90,3 +90,13 @@ def main() -> None:
             f"  {name:<22} codec {codec_ns / 1000:7.1f} us   plain kombu JSON {plain_ns / 1000:7.1f} us"
             f"   ratio {ratio:.2f}x"
         )
+
+
+if __name__ == "__main__":
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    main()

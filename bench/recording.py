@@ -2,8 +2,10 @@
 
     python -m bench.recording [--publishes 5000] [--tasks 600] [--rounds 10]
 
-Uses ``DATABASE_URL`` and ``CELERY_BROKER_URL`` when set (PostgreSQL and
-Redis), else SQLite and the filesystem broker under ``var/``. The baseline
+Uses PostgreSQL and ``CELERY_BROKER_URL`` when ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` are set (a database beside the configured one, with
+``_recording_bench`` added to its name), else SQLite and the filesystem
+broker under ``var/``. The baseline
 is the same code with ``TASKOPS["RECORDING"] = False``. Runs with and
 without recording are interleaved, and the medians compared:
 
@@ -32,6 +34,12 @@ def setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     sys.path.insert(0, str(BASE_DIR))
     import django
+
+    from bench.databases import bench_database_url, ensure_database
+
+    url = bench_database_url("recording_bench")
+    if url:
+        ensure_database(url)
 
     django.setup()
     from django.core.management import call_command

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import os
 
-from config.settings import *  # noqa: F403
-from config.settings import DATABASES, VAR_DIR, filesystem_broker_options
+from bench.databases import bench_database_url
+
+# PostgreSQL: never the configured database itself, one beside it.
+_BENCH_URL = bench_database_url("recording_bench")
+if _BENCH_URL:
+    os.environ["DATABASE_URL"] = _BENCH_URL
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import DATABASES, VAR_DIR, filesystem_broker_options  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = VAR_DIR / "bench.sqlite3"
