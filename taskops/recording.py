@@ -33,11 +33,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import functools
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,7 +47,7 @@ import attrs
 from celery import signals as celery_signals
 from celery._state import get_current_task
 from django.contrib.contenttypes.models import ContentType
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Case, Field, JSONField, Model, QuerySet, Value, When
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -183,25 +185,29 @@ class DispatchRecord:
             "refs": [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs],
         }
 
+    def columns(self) -> dict[str, Any]:
+        """The ``Dispatch`` columns the publisher knows (every other one takes its default)."""
+        return {
+            "task_id": self.task_id,
+            "task_name": self.task_name,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+            "eta": self.eta,
+            "expires": self.expires,
+            "enqueued_at": self.enqueued_at,
+            "retries": self.retries,
+            "state": State.RETRY if self.retries else State.PENDING,
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+            "group_id": self.group_id,
+            "in_transaction": self.in_transaction,
+            "ref_count": len(self.refs),
+            "source": Source.PUBLISHER,
+        }
+
     def dispatch(self) -> Dispatch:
-        return Dispatch(
-            task_id=self.task_id,
-            task_name=self.task_name,
-            args=self.args,
-            kwargs=self.kwargs,
-            queue=self.queue,
-            eta=self.eta,
-            expires=self.expires,
-            enqueued_at=self.enqueued_at,
-            retries=self.retries,
-            state=State.RETRY if self.retries else State.PENDING,
-            parent_id=self.parent_id,
-            root_id=self.root_id,
-            group_id=self.group_id,
-            in_transaction=self.in_transaction,
-            ref_count=len(self.refs),
-            source=Source.PUBLISHER,
-        )
+        return Dispatch(**self.columns())
 
 
 def find_instances(value: Any, path: str, into: list[tuple[str, Any]], depth: int = 0) -> None:
@@ -482,20 +488,41 @@ def write(records: list[DispatchRecord]) -> None:
     """Upsert dispatches and their refs: a row a worker created first is merged, not duplicated."""
     using = router.db_for_write(Dispatch)
     connection = connections[using]
+    groups = upsert_groups(records)
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # One statement in autocommit: one round trip, however many refs.
-        for retried in (False, True):
-            chosen = [record for record in records if bool(record.retries) is retried]
-            if chosen:
-                pg_upsert(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS, using)
+        # One statement in autocommit per group: one round trip, however many records and refs.
+        for chosen, update_fields in groups:
+            pg_upsert(chosen, update_fields, using)
         return
     single_statement = len(records) == 1 and not records[0].refs
     # One statement needs no transaction of its own (autocommit: one round trip).
     with contextlib.nullcontext() if single_statement else transaction.atomic(using=using):
-        for retried in (False, True):
-            chosen = [record for record in records if bool(record.retries) is retried]
-            if chosen:
-                _upsert(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS, using)
+        for chosen, update_fields in groups:
+            _upsert(chosen, update_fields, using)
+
+
+def upsert_groups(records: list[DispatchRecord]) -> list[tuple[list[DispatchRecord], list[str]]]:
+    """The records in upsert statements, in order: first publishes, then retries (they update other fields).
+
+    A task id twice in a batch (a second publish under the same id) goes to
+    a later statement: one ``INSERT ... ON CONFLICT`` cannot update a row
+    twice, and the later publish must win, as it would written at the call.
+    """
+    groups: list[tuple[list[DispatchRecord], list[str]]] = []
+    for retried in (False, True):
+        rounds: list[tuple[list[DispatchRecord], set[str]]] = []
+        for record in records:
+            if bool(record.retries) is not retried:
+                continue
+            for chosen, ids in rounds:
+                if record.task_id not in ids:
+                    chosen.append(record)
+                    ids.add(record.task_id)
+                    break
+            else:
+                rounds.append(([record], {record.task_id}))
+        groups += [(chosen, RETRY_FIELDS if retried else PUBLISHER_FIELDS) for chosen, _ in rounds]
+    return groups
 
 
 def _upsert(records: list[DispatchRecord], update_fields: list[str], using: str) -> None:
@@ -522,15 +549,6 @@ def _upsert(records: list[DispatchRecord], update_fields: list[str], using: str)
         ObjectRef.objects.using(using).bulk_create(
             refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_PUBLISHER_FIELDS
         )
-
-
-def _row_sql(model: type[Model], objs: Sequence[Model], using: str) -> tuple[list[str], str, list[Any]]:
-    """Columns, ``VALUES`` rows and parameters for inserting ``objs`` (every concrete field but the pk)."""
-    connection = connections[using]
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in fields]
-    return [str(field.column) for field in fields], ", ".join([placeholder] * len(objs)), params
 
 
 #: PostgreSQL, for the current transaction only: commit without waiting for the WAL
@@ -563,54 +581,108 @@ def _columns(model: type[Model], names: list[str]) -> list[str]:
 
 
 def pg_upsert(records: list[DispatchRecord], update_fields: list[str], using: str) -> None:
-    """PostgreSQL: dispatches and their refs upserted by one statement (a data-modifying CTE)."""
-    quote = connections[using].ops.quote_name
-    rows = [record.dispatch() for record in records]
-    columns, values, params = _row_sql(Dispatch, rows, using)
-    updates = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(Dispatch, update_fields))
-    sql = (
-        f"WITH d AS (INSERT INTO {quote(Dispatch._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"VALUES {values} ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates} RETURNING id, task_id)"
-    )
-    refs = [(record.task_id, ref) for record in records for ref in record.refs]
-    if refs:
-        # The refs name their dispatch by task id; the CTE turns it into the new (or merged) row's id.
-        ref_rows = [
-            ObjectRef(
-                dispatch_id=0,
-                content_type=content_type_for(ref.label),
-                object_pk=str(ref.pk),
-                argument=ref.argument,
-                object_repr=ref.text,
-                digests=ref.digests,
-                values=ref.values,
-            )
-            for _, ref in refs
-        ]
-        ref_columns, _, ref_params = _row_sql(ObjectRef, ref_rows, using)
-        width = len(ref_columns)
-        (dispatch_column,) = _columns(ObjectRef, ["dispatch"])
-        typed = [
-            f"%s::{field.db_type(connections[using])}"
-            for field in ObjectRef._meta.concrete_fields
-            if not field.primary_key
-        ]
-        ref_values = ", ".join("(%s, " + ", ".join(typed) + ")" for _ in refs)
-        for index, (task_id, _) in enumerate(refs):
-            params += [task_id, *ref_params[index * width : (index + 1) * width]]
-        selected = ", ".join("d.id" if column == dispatch_column else f"v.{quote(column)}" for column in ref_columns)
-        ref_updates = ", ".join(
-            f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(ObjectRef, REF_PUBLISHER_FIELDS)
-        )
-        sql += (
-            f", r AS (INSERT INTO {quote(ObjectRef._meta.db_table)} ({', '.join(map(quote, ref_columns))}) "
-            f"SELECT {selected} FROM (VALUES {ref_values}) AS v(task_id, {', '.join(map(quote, ref_columns))}) "
-            f"JOIN d ON d.task_id = v.task_id "
-            f"ON CONFLICT ({quote(dispatch_column)}, {quote('argument')}) DO UPDATE SET {ref_updates})"
-        )
+    """PostgreSQL: dispatches and their refs upserted by one statement (a data-modifying CTE).
+
+    The rows travel as one JSON document per table, unpacked by
+    ``json_to_recordset``: the SQL text is the same for every batch, so
+    neither the driver nor the server parses a statement with a placeholder
+    per value (for 500 records, tens of thousands of them), and no model
+    instance is built per record. Values the records do not set are the
+    model fields' defaults, as ``bulk_create`` would write them.
+    """
+    dispatch_rows = [{**_json_defaults(Dispatch), **record.columns()} for record in records]
+    ref_rows = [
+        {
+            **_json_defaults(ObjectRef),
+            "task_id": record.task_id,
+            "content_type_id": content_type_for(ref.label).pk,
+            "object_pk": str(ref.pk),
+            "argument": ref.argument,
+            "object_repr": ref.text,
+            "digests": ref.digests,
+            "values": ref.values,
+        }
+        for record in records
+        for ref in record.refs
+    ]
+    pg_upsert_rows(using, dispatch_rows, tuple(update_fields), ref_rows, tuple(REF_PUBLISHER_FIELDS))
+
+
+def pg_upsert_rows(
+    using: str,
+    dispatch_rows: list[dict[str, Any]],
+    update_fields: tuple[str, ...],
+    ref_rows: list[dict[str, Any]],
+    ref_update_fields: tuple[str, ...],
+) -> None:
+    """Upsert dispatch rows and their ref rows (each ref names its dispatch by ``task_id``) in one statement.
+
+    On a conflict, only ``update_fields`` (``ref_update_fields``) are taken from the new row.
+    """
+    params = [_to_json(dispatch_rows)] + ([_to_json(ref_rows)] if ref_rows else [])
+    sql = _pg_upsert_sql(using, update_fields, ref_update_fields if ref_rows else None)
     with connections[using].cursor() as cursor:
-        # Evaluated inside the statement's own transaction: its commit does not wait for the WAL flush.
-        cursor.execute(sql + f" SELECT {RELAXED_COMMIT_SQL}", params)
+        cursor.execute(sql, params)
+
+
+def _to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_scalar, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_scalar(value: Any) -> Any:
+    """Datetimes as ISO 8601 (PostgreSQL reads them back with their offset), durations in seconds."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds()} seconds"
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
+    """Every concrete field but the primary key: the columns an INSERT of taskops writes."""
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
+@functools.cache
+def _json_defaults(model: type[Model]) -> dict[str, Any]:
+    """Column name -> default value, for the columns a publisher's record does not set."""
+    return {str(field.column): field.get_default() for field in _insert_fields(model)}
+
+
+@functools.cache
+def _pg_upsert_sql(using: str, update_fields: tuple[str, ...], ref_update_fields: tuple[str, ...] | None) -> str:
+    connection = connections[using]
+    quote = connection.ops.quote_name
+
+    def record_set(model: type[Model], extra: str = "") -> tuple[list[str], str]:
+        fields = _insert_fields(model)
+        columns = [quote(str(field.column)) for field in fields]
+        types = [f"{column} {field.db_type(connection)}" for column, field in zip(columns, fields, strict=True)]
+        return columns, f"json_to_recordset(%s::json) AS v({extra}{', '.join(types)})"
+
+    def assignments(model: type[Model], names: list[str] | tuple[str, ...]) -> str:
+        return ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(model, list(names)))
+
+    columns, rows = record_set(Dispatch)
+    sql = (
+        f"WITH d AS (INSERT INTO {quote(Dispatch._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(columns)} FROM {rows} "
+        f"ON CONFLICT ({quote('task_id')}) DO UPDATE SET {assignments(Dispatch, update_fields)} "
+        "RETURNING id, task_id)"
+    )
+    if ref_update_fields is not None:
+        # The refs name their dispatch by task id; the CTE turns it into the new (or merged) row's id.
+        (dispatch_column,) = _columns(ObjectRef, ["dispatch"])
+        ref_columns, ref_rows = record_set(ObjectRef, extra="task_id text, ")
+        selected = ", ".join("d.id" if column == quote(dispatch_column) else f"v.{column}" for column in ref_columns)
+        sql += (
+            f", r AS (INSERT INTO {quote(ObjectRef._meta.db_table)} ({', '.join(ref_columns)}) "
+            f"SELECT {selected} FROM {ref_rows} JOIN d ON d.task_id = v.task_id "
+            f"ON CONFLICT ({quote(dispatch_column)}, {quote('argument')}) "
+            f"DO UPDATE SET {assignments(ObjectRef, ref_update_fields)})"
+        )
+    # Evaluated inside the statement's own transaction: its commit does not wait for the WAL flush.
+    return sql + f" SELECT {RELAXED_COMMIT_SQL}"
 
 
 def content_type_for(label: str) -> ContentType:
@@ -675,10 +747,11 @@ def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = N
 def record_start(task: Any, verdict: StartVerdict, stale_action: str = "") -> None:
     """Write the start of an attempt: times, worker, lag, drift per ref.
 
-    PostgreSQL: one statement (the dispatch and its refs updated by a
-    data-modifying CTE, committed without waiting for the WAL flush).
-    Elsewhere: one UPDATE, and a second for the refs only when there are refs
-    (then both in one transaction). No row yet: the worker creates it.
+    PostgreSQL: one statement, an upsert of the dispatch and its refs that
+    creates the row from the headers when the publisher's has not landed yet
+    (committed without waiting for the WAL flush). Elsewhere: one UPDATE,
+    and a second for the refs only when there are refs (then both in one
+    transaction); no row yet, the worker creates it.
     """
     request = task.request
     attempt = _attempts.get(request.id)
@@ -697,12 +770,13 @@ def record_start(task: Any, verdict: StartVerdict, stale_action: str = "") -> No
     if received:
         fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
     using = router.db_for_write(Dispatch)
+    if relaxed_autocommit(using):
+        _pg_upsert_start(task, verdict, fields, using)
+        return
     dispatch = Dispatch.objects.using(using).filter(task_id=request.id)
     refs = ObjectRef.objects.using(using).filter(dispatch__task_id=request.id)
     ref_fields = ref_drift_fields(verdict)
-    if relaxed_autocommit(using):
-        updated = pg_update(using, (dispatch, fields), *([(refs, ref_fields)] if ref_fields else []))
-    elif ref_fields:
+    if ref_fields:
         with transaction.atomic(using=using):
             updated = dispatch.update(**fields)
             refs.update(**ref_fields)
@@ -772,32 +846,70 @@ def autocommit_update(queryset: QuerySet[Any], fields: dict[str, Any]) -> int:
     return queryset.update(**fields)
 
 
-def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any], using: str) -> None:
-    """No row from the publisher (crashed, rolled back, or not committed yet): the worker writes it."""
+def worker_columns(task: Any, verdict: StartVerdict) -> dict[str, Any]:
+    """The ``Dispatch`` columns a worker can fill from the message alone (no publisher's row)."""
     request = task.request
     header = header_of(request) or {}
-    # A rare path: read content types afresh, in case they were re-created since
-    # this long-lived process cached them (a restored or re-created database).
+    return {
+        "task_id": request.id,
+        "task_name": task.name,
+        "args": codec.dumps(list(request.args or ())),
+        "kwargs": codec.dumps(dict(request.kwargs or {})),
+        "queue": (request.delivery_info or {}).get("routing_key") or "",
+        "eta": parse_time(request.eta),
+        "expires": parse_time(request.expires),
+        "enqueued_at": parse_time(header.get("enqueued_at")) or verdict.started_at,
+        "retries": request.retries or 0,
+        "parent_id": request.parent_id or "",
+        "root_id": request.root_id or "",
+        "group_id": request.group or "",
+        "in_transaction": bool(header.get("tx")),
+        "ref_count": len(verdict.refs),
+        "source": Source.WORKER,
+    }
+
+
+def _pg_upsert_start(task: Any, verdict: StartVerdict, fields: dict[str, Any], using: str) -> None:
+    """PostgreSQL: the start as one upsert; on a conflict only the worker's columns are written.
+
+    With the publisher writing in the background, its row is often not there
+    yet when a fast worker starts: one statement either way, instead of an
+    UPDATE that finds nothing followed by an insert.
+    """
+    row = {**_json_defaults(Dispatch), **worker_columns(task, verdict), **fields}
+    for attempt in (1, 2):
+        refs = [
+            {
+                **_json_defaults(ObjectRef),
+                "task_id": task.request.id,
+                "content_type_id": content_type_for(ref.label).pk,
+                "object_pk": str(ref.pk),
+                "argument": ref.argument,
+                "digests": ref.digests,
+                "drift": ref.drift,
+                "changed_fields": ref.changed_fields,
+                "likely_race": ref.likely_race,
+                "checked_at": verdict.started_at,
+            }
+            for ref in verdict.refs
+        ]
+        try:
+            pg_upsert_rows(using, [row], tuple(fields), refs, tuple(REF_WORKER_FIELDS))
+            return
+        except IntegrityError:
+            if attempt == 2 or not refs:
+                raise
+            # A content type id this long-lived process cached may be gone (a
+            # restored or re-created database): read them afresh, once.
+            ContentType.objects.clear_cache()
+
+
+def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any], using: str) -> None:
+    """No row from the publisher (crashed, rolled back, or not committed yet): the worker writes it."""
+    # A rare path here: read content types afresh, in case they were re-created
+    # since this long-lived process cached them (a restored or re-created database).
     ContentType.objects.clear_cache()
-    enqueued_at = parse_time(header.get("enqueued_at")) or verdict.started_at
-    row = Dispatch(
-        task_id=request.id,
-        task_name=task.name,
-        args=codec.dumps(list(request.args or ())),
-        kwargs=codec.dumps(dict(request.kwargs or {})),
-        queue=(request.delivery_info or {}).get("routing_key") or "",
-        eta=parse_time(request.eta),
-        expires=parse_time(request.expires),
-        enqueued_at=enqueued_at,
-        retries=request.retries or 0,
-        parent_id=request.parent_id or "",
-        root_id=request.root_id or "",
-        group_id=request.group or "",
-        in_transaction=bool(header.get("tx")),
-        ref_count=len(verdict.refs),
-        source=Source.WORKER,
-        **fields,
-    )
+    row = Dispatch(**worker_columns(task, verdict), **fields)
     (row,) = Dispatch.objects.using(using).bulk_create(
         [row], update_conflicts=True, unique_fields=["task_id"], update_fields=list(fields)
     )

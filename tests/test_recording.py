@@ -367,3 +367,24 @@ def test_published_from_a_running_task_is_written_at_the_call(content_types: Non
         task_stack.pop_current_task()
         running.pop_request()
     assert recording.writes_behind()
+
+
+def test_one_task_id_twice_in_a_batch_keeps_the_later_publish(
+    content_types: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = Question.objects.create(title="first", body="b"), Question.objects.create(title="second", body="b")
+    earlier, later = record_for("same-id", first), record_for("same-id", second)
+    later.refs[0].argument = "args[1]"  # a different argument: both refs stay
+    before = recording.errors
+
+    with recording.writer_paused():
+        recording.submit(earlier)
+        recording.submit(later)
+    assert recording.flush()
+
+    row = Dispatch.objects.get(task_id="same-id")
+    assert row.args == later.args
+    assert sorted(row.refs.values_list("argument", "object_repr")) == [("args[0]", "first"), ("args[1]", "second")]
+    # One statement could not update the row twice: two were sent, and nothing failed.
+    assert recording.errors == before
+    assert "failed" not in caplog.text
