@@ -79,6 +79,8 @@ _errors_lock = threading.Lock()
 WRITE_BATCH_SIZE = 500
 #: Records waiting for the writer before a publisher writes its own at the call (backpressure).
 WRITE_QUEUE_SIZE = 10_000
+#: Seconds the writer waits for more records once it has one (flush() cuts it short).
+WRITE_LINGER = 0.02
 #: Seconds the interpreter's exit waits for the writer to write what is queued.
 EXIT_FLUSH_TIMEOUT = 10.0
 
@@ -397,6 +399,7 @@ def current_writer() -> writebehind.Writer[DispatchRecord] | None:
                 name="taskops-writer",
                 maxsize=WRITE_QUEUE_SIZE,
                 batch_size=WRITE_BATCH_SIZE,
+                linger=WRITE_LINGER,
                 on_stop=connections.close_all,  # the thread's own connections only
             )
             try:

@@ -8,6 +8,7 @@ thread stops (closing its connection).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -23,6 +24,8 @@ T = TypeVar("T")
 
 #: Put in the queue by :meth:`Writer.stop`: everything before it is written first.
 _STOP = object()
+#: Put in the queue by :meth:`Writer.flush`: the batch being gathered goes out without lingering.
+_FLUSH = object()
 
 
 class Writer(Generic[T]):
@@ -35,6 +38,7 @@ class Writer(Generic[T]):
         name: str,
         maxsize: int,
         batch_size: int,
+        linger: float = 0.0,
         on_stop: Callable[[], None],
     ) -> None:
         #: The process that started it: a forked child must start its own.
@@ -42,6 +46,10 @@ class Writer(Generic[T]):
         self._write_batch = write_batch
         self._on_stop = on_stop
         self._batch_size = batch_size
+        # Seconds a batch waits for more items once the first is taken: under
+        # a steady trickle, one statement per few items instead of one each.
+        self._linger = linger
+        self._flush_queued = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize)
         # Guards the two counters; flush() waits on it for the writer to catch up.
         self._progress = threading.Condition()
@@ -75,6 +83,10 @@ class Writer(Generic[T]):
         deadline = time.monotonic() + timeout
         with self._progress:
             target = self._accepted
+            if self._settled < target and not self._flush_queued:
+                with contextlib.suppress(queue.Full):  # a full queue makes a full batch: no lingering anyway
+                    self._queue.put_nowait(_FLUSH)
+                    self._flush_queued = True
             while self._settled < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
@@ -110,17 +122,22 @@ class Writer(Generic[T]):
             self._open.set()
 
     def _take(self) -> tuple[list[T], bool]:
-        """Wait for one item, then take what else is queued, up to a batch; True at the stop mark."""
+        """Wait for one item, then gather more for up to ``linger`` seconds, up to a batch; True at the stop mark."""
         items: list[T] = []
         item = self._queue.get()
         # Held here while paused, so that what is queued meanwhile goes out in one batch.
         self._open.wait()
+        deadline = time.monotonic() + self._linger
         while item is not _STOP:
-            items.append(item)  # type: ignore[arg-type]  # only offer() puts anything but _STOP
+            if item is _FLUSH:
+                with self._progress:
+                    self._flush_queued = False
+                return items, False
+            items.append(item)  # type: ignore[arg-type]  # only offer() puts anything but the marks
             if len(items) >= self._batch_size:
                 return items, False
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return items, False
         return items, True

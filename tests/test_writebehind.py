@@ -36,9 +36,9 @@ def sink() -> Sink:
     return Sink()
 
 
-def make_writer(sink: Sink, maxsize: int = 10, batch_size: int = 3) -> Writer[int]:
+def make_writer(sink: Sink, maxsize: int = 10, batch_size: int = 3, linger: float = 0.0) -> Writer[int]:
     writer: Writer[int] = Writer(
-        sink.write, name="test-writer", maxsize=maxsize, batch_size=batch_size, on_stop=sink.stopped.set
+        sink.write, name="test-writer", maxsize=maxsize, batch_size=batch_size, linger=linger, on_stop=sink.stopped.set
     )
     writer.start()
     return writer
@@ -113,3 +113,15 @@ def test_stop_writes_what_is_queued_then_refuses(writer: Writer[int], sink: Sink
     assert not writer.is_running()
     assert not writer.offer(3)
     assert writer.flush(TIMEOUT)  # nothing left to wait for
+
+
+def test_lingering_gathers_a_trickle_and_flush_cuts_it_short(sink: Sink) -> None:
+    writer = make_writer(sink, linger=600)
+    assert writer.offer(1)
+    assert writer.offer(2)  # one at a time, as a slow publisher hands them over
+    assert writer.flush(5)  # would wait out the 600 s linger if flush did not end it
+    assert writer.offer(3)
+    assert writer.flush(5)
+    assert writer.offer(4)
+    assert writer.stop(5)  # the stop mark ends a linger too
+    assert sink.batches == [[1, 2], [3], [4]]
