@@ -8,7 +8,6 @@ thread stops (closing its connection).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -24,8 +23,6 @@ T = TypeVar("T")
 
 #: Put in the queue by :meth:`Writer.stop`: everything before it is written first.
 _STOP = object()
-#: Put in the queue by :meth:`Writer.flush`: the batch being gathered goes out without lingering.
-_FLUSH = object()
 
 
 class Writer(Generic[T]):
@@ -48,8 +45,11 @@ class Writer(Generic[T]):
         self._batch_size = batch_size
         # Seconds a batch waits for more items once the first is taken: under
         # a steady trickle, one statement per few items instead of one each.
+        # The writer sleeps through it (offer() does not wake it per item: each
+        # wake-up would take the GIL from the publishing thread); flush(), stop()
+        # and a full batch end it early.
         self._linger = linger
-        self._flush_queued = False
+        self._hurry = threading.Event()
         self._queue: queue.Queue[object] = queue.Queue(maxsize)
         # Guards the two counters; flush() waits on it for the writer to catch up.
         self._progress = threading.Condition()
@@ -76,6 +76,8 @@ class Writer(Generic[T]):
             except queue.Full:
                 return False
             self._accepted += 1
+        if self._queue.qsize() >= self._batch_size:
+            self._hurry.set()
         return True
 
     def flush(self, timeout: float) -> bool:
@@ -83,14 +85,11 @@ class Writer(Generic[T]):
         deadline = time.monotonic() + timeout
         with self._progress:
             target = self._accepted
-            if self._settled < target and not self._flush_queued:
-                with contextlib.suppress(queue.Full):  # a full queue makes a full batch: no lingering anyway
-                    self._queue.put_nowait(_FLUSH)
-                    self._flush_queued = True
             while self._settled < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
+                self._hurry.set()  # again after each batch: what is left goes out without lingering
                 self._progress.wait(left)
         return True
 
@@ -105,6 +104,7 @@ class Writer(Generic[T]):
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:
             return False
+        self._hurry.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
@@ -127,17 +127,15 @@ class Writer(Generic[T]):
         item = self._queue.get()
         # Held here while paused, so that what is queued meanwhile goes out in one batch.
         self._open.wait()
-        deadline = time.monotonic() + self._linger
+        if self._linger > 0:
+            self._hurry.wait(self._linger)
+        self._hurry.clear()
         while item is not _STOP:
-            if item is _FLUSH:
-                with self._progress:
-                    self._flush_queued = False
-                return items, False
-            items.append(item)  # type: ignore[arg-type]  # only offer() puts anything but the marks
+            items.append(item)  # type: ignore[arg-type]  # only offer() puts anything but _STOP
             if len(items) >= self._batch_size:
                 return items, False
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
                 return items, False
         return items, True
