@@ -61,6 +61,7 @@ VALUE_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "CELERY_APP": ("None or a dotted path to a Celery app", lambda v: v is None or isinstance(v, str)),
     "RECORDING": ("a bool", lambda v: isinstance(v, bool)),
     "STRICT": ("a bool", lambda v: isinstance(v, bool)),
+    "WRITE_BEHIND": ("a bool", lambda v: isinstance(v, bool)),
     "SNAPSHOT_FIELDS": ("a dict", lambda v: isinstance(v, dict)),
     "SNAPSHOT_EXCLUDE": ("a dict", lambda v: isinstance(v, dict)),
     "SNAPSHOT_VALUE_FIELDS": ("a dict", lambda v: isinstance(v, dict)),

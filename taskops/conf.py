@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # Recording: record dispatches at all; raise recorder errors instead of logging them.
     "RECORDING": True,
     "STRICT": False,
+    # Recording: a background thread per process writes the publisher's rows,
+    # so that delay() does not wait for the database. False writes at the call.
+    "WRITE_BEHIND": True,
     # Snapshots: {"app.model": ["field", ...]} fields that count for drift
     # (default: every concrete field but the pk and auto_now fields), fields never to count, and
     # fields whose values (not only digests) are kept.

@@ -42,7 +42,14 @@ class Drift(models.TextChoices):
 
 
 class Source(models.TextChoices):
-    """Who wrote a dispatch row first."""
+    """Whose record a dispatch row holds.
+
+    ``publisher`` once the publisher's record is written, whether it landed
+    before the worker's writes or after them (it is written in the
+    background); ``worker`` while the only record is the one the worker made
+    from the message headers (the publisher crashed, its transaction rolled
+    back, or its write has not landed yet).
+    """
 
     PUBLISHER = "publisher", _("Publisher")
     WORKER = "worker", _("Worker (no row from the publisher)")

@@ -58,8 +58,13 @@ def _canonical_default(value: Any) -> Any:
     return str(value)
 
 
+#: One encoder for every digest: ``json.dumps`` with options builds a new one per call,
+#: and digests are taken for every field of every referenced row at each dispatch.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_canonical_default)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_canonical_default)
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def digest(value: Any) -> str:

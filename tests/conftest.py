@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from taskops import recording
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT = 90.0
@@ -105,6 +106,25 @@ def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, 
         worker.stop()
         raise
     return worker
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Let the background writer finish before the test's fixtures (and its database) go away.
+
+    A dispatch the test made but did not wait for must not land in the next
+    test's tables.
+    """
+    if not recording.flush(timeout=30):
+        pytest.fail("the taskops background writer did not catch up within 30s")
+    return (yield)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_writer_before_the_test_database_goes(django_db_setup: Any) -> Iterator[None]:
+    """The writer thread's connection would keep PostgreSQL from dropping the test database."""
+    yield
+    recording.shutdown(timeout=30)
 
 
 @pytest.fixture(scope="session")

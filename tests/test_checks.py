@@ -80,6 +80,7 @@ def test_not_a_dict() -> None:
         ("ATTRS_CLASSES", [1]),
         ("CELERY_APP", 5),
         ("STRICT", "yes"),
+        ("WRITE_BEHIND", 1),
     ],
 )
 def test_wrongly_typed_value(key: str, value: Any) -> None:

@@ -8,6 +8,7 @@ import signal
 from typing import Any, cast
 
 from celery import chain, chord, group
+from celery.signals import after_task_publish
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
@@ -125,6 +126,57 @@ def test_rolled_back_publisher_row_is_created_by_the_worker(worker: WorkerProces
     assert row.received_at is not None
 
 
+def test_a_late_publisher_write_merges_into_a_finished_row(worker: WorkerProcess) -> None:
+    """The writer is held back until the task has run: its write fills in, never moves the state back."""
+    question = Question.objects.create(title="Held back", body="b")
+    headers: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        captured.append(dict(headers or {}))
+
+    captured = headers
+    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.capture_late")
+    try:
+        with recording.writer_paused():
+            result = read_body.delay(question)
+            assert result.get(timeout=60) == "b"
+            (row,) = wait_for(lambda: done(result.id), what="the worker's row")
+            ref = row.refs.get()
+            # Only the worker has written: it made the row from the headers.
+            assert (row.source, row.state, ref.object_repr, ref.drift) == (
+                Source.WORKER,
+                State.SUCCESS,
+                "",
+                Drift.UNCHANGED,
+            )
+            assert not recording.flush(timeout=0.1)  # the publisher's record is still held
+    finally:
+        after_task_publish.disconnect(dispatch_uid="tests.capture_late")
+    assert recording.flush()
+
+    merged = Dispatch.objects.get(task_id=result.id)
+    merged_ref = merged.refs.get()
+    assert merged.state == State.SUCCESS  # not back to PENDING
+    assert (merged.started_at, merged.finished_at, merged.runtime, merged.worker) == (
+        row.started_at,
+        row.finished_at,
+        row.runtime,
+        row.worker,
+    )
+    assert merged.source == Source.PUBLISHER  # the publisher's record landed
+    assert merged.enqueued_at.isoformat() == headers[-1][recording.HEADER]["enqueued_at"]
+    assert (
+        merged.args
+        == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+    )
+    assert (merged_ref.object_repr, merged_ref.drift, merged_ref.checked_at) == (
+        "Held back",
+        Drift.UNCHANGED,
+        ref.checked_at,
+    )
+    assert Dispatch.objects.filter(task_id=result.id).count() == 1
+
+
 def test_delay_on_commit_records_at_commit_only(worker: WorkerProcess) -> None:
     question = Question.objects.create(title="Q", body="b")
     try:
@@ -133,11 +185,14 @@ def test_delay_on_commit_records_at_commit_only(worker: WorkerProcess) -> None:
             raise RuntimeError("roll back")
     except RuntimeError:
         pass
+    assert recording.flush()
     assert not Dispatch.objects.exists()  # nothing published, nothing recorded
 
     with transaction.atomic():
         cast(Any, read_body).delay_on_commit(question)
+        assert recording.flush()
         assert not Dispatch.objects.exists()
+    assert recording.flush()
     row = Dispatch.objects.get()
     assert row.source == Source.PUBLISHER
     assert not row.in_transaction

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from celery import _state
 from celery.exceptions import Ignore, Retry
 from celery.signals import after_task_publish
 from django.contrib.contenttypes.models import ContentType
@@ -18,17 +19,18 @@ from taskops import codec, recording, snapshot
 from taskops.models import Dispatch, Drift, State
 from taskops.staleness import StaleObjectError, judge_pending
 from tests.testapp.models import Book
-from tests.testapp.tasks import count_refs, read_body, read_body_or_skip
+from tests.testapp.tasks import add, count_refs, read_body, read_body_or_skip
 
 IDLE = "taskops-tests-idle"
+ON_POSTGRESQL = connection.vendor == "postgresql"
 
 
 def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
     """Publish-side record and header, then the worker's path in this process.
 
     The arguments go through the codec as on the wire; the task runs as the
-    pool child runs it: request pushed, ``task_prerun``, ``__call__``,
-    ``task_postrun``.
+    pool child runs it: task and request pushed (Celery's tracer does both),
+    ``task_prerun``, ``__call__``, ``task_postrun``.
     """
     task_id = str(uuid.uuid4())
     record = recording.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
@@ -42,10 +44,13 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
         taskops=record.header(),
         delivery_info={"exchange": "", "routing_key": IDLE},
     )
+    task_stack: Any = _state  # push/pop_current_task are not in the type stubs
+    task_stack.push_current_task(task)
     with CaptureQueriesContext(connection) as context:
         try:
             retval = _run(task, task_id, decoded)
         finally:
+            task_stack.pop_current_task()
             task.pop_request()
     return Dispatch.objects.get(task_id=task_id), retval, context.captured_queries
 
@@ -71,25 +76,32 @@ def content_types(db: None) -> None:
     ContentType.objects.get_for_models(Question, Book)
 
 
-def test_worker_queries_do_not_grow_with_refs(content_types: None) -> None:
+@pytest.fixture
+def committed_content_types(transactional_db: None) -> None:
+    """As in a worker: no test transaction around the task, so its writes take their real path."""
+    ContentType.objects.get_for_models(Question, Book)
+
+
+def round_trips(queries: list[dict[str, Any]]) -> list[str]:
+    """The first word of every statement sent, transaction control included."""
+    return [query["sql"].split()[0] for query in queries]
+
+
+def test_worker_queries_do_not_grow_with_refs(committed_content_types: None) -> None:
     questions = [Question.objects.create(title=f"q{i}", body="b") for i in range(10)]
     books = [Book.objects.create(title=f"b{i}") for i in range(10)]
     Question.objects.filter(pk=questions[3].pk).update(body="changed")
 
     row, retval, queries = run_as_worker(count_refs, (questions, books))
 
-    # 2 SELECTs (one per model), the start (UPDATE dispatch, UPDATE refs) and the end (UPDATE dispatch).
-    assert [
-        query["sql"].split()[0]
-        for query in queries
-        if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
-    ] == [
-        "SELECT",
-        "SELECT",
-        "UPDATE",
-        "UPDATE",
-        "UPDATE",
-    ]
+    # 2 SELECTs (one per model), then the start and the end. PostgreSQL: one
+    # statement each (the start updates the dispatch and its refs in one CTE).
+    # Elsewhere: the start's two UPDATEs in one transaction, the end alone.
+    assert round_trips(queries) == (
+        ["SELECT", "SELECT", "WITH", "WITH"]
+        if ON_POSTGRESQL
+        else ["SELECT", "SELECT", "BEGIN", "UPDATE", "UPDATE", "COMMIT", "UPDATE"]
+    )
 
     assert (row.state, retval, row.drift, row.worker) == (State.SUCCESS, 20, Drift.CHANGED, "w@host")
     drifts = dict(row.refs.values_list("argument", "drift"))
@@ -97,6 +109,17 @@ def test_worker_queries_do_not_grow_with_refs(content_types: None) -> None:
     assert set(drifts.values()) == {Drift.UNCHANGED}
     assert len(drifts) == 19
     assert row.refs.get(argument="args[0][3]").changed_fields == ["body"]
+
+
+def test_worker_without_refs_writes_twice(committed_content_types: None) -> None:
+    row, retval, queries = run_as_worker(add, (2, 3))
+
+    # No refs: the start is one UPDATE, the end another; no transaction around either.
+    assert round_trips(queries) == (["WITH", "WITH"] if ON_POSTGRESQL else ["UPDATE", "UPDATE"])
+    assert (row.state, retval, row.worker, row.drift) == (State.SUCCESS, 5, "w@host", Drift.UNCHANGED)
+    assert row.started_at is not None
+    assert row.finished_at is not None
+    assert row.runtime is not None
 
 
 def test_missing_before_staleness_is_recorded(content_types: None) -> None:
