@@ -13,7 +13,8 @@ from bench.databases import bench_database_url
 # PostgreSQL: never the configured database itself, one beside it.
 _BENCH_URL = bench_database_url("recording_bench")
 if _BENCH_URL:
-    os.environ["DATABASE_URL"] = _BENCH_URL
+    # Worker subprocesses inherit both, and so resolve the same database.
+    os.environ["TASKOPS_BENCH_DATABASE_URL"] = os.environ["DATABASE_URL"] = _BENCH_URL
 
 from config.settings import *  # noqa: E402, F403
 from config.settings import DATABASES, VAR_DIR, filesystem_broker_options  # noqa: E402
