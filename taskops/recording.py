@@ -548,9 +548,15 @@ def _upsert(records: list[DispatchRecord], update_fields: list[str], using: str)
         for row, record in zip(rows, records, strict=True)
         for ref in record.refs
     ]
+    upsert_refs(refs, REF_PUBLISHER_FIELDS, using)
+
+
+def upsert_refs(refs: list[ObjectRef], update_fields: list[str], using: str) -> None:
+    """Insert refs, or on (dispatch, argument) update only ``update_fields``: publisher and
+    worker each own their columns of a ref, whichever writes first."""
     if refs:
         ObjectRef.objects.using(using).bulk_create(
-            refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_PUBLISHER_FIELDS
+            refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=update_fields
         )
 
 
@@ -930,10 +936,7 @@ def _create_from_headers(task: Any, verdict: StartVerdict, fields: dict[str, Any
         )
         for ref in verdict.refs
     ]
-    if refs:
-        ObjectRef.objects.using(using).bulk_create(
-            refs, update_conflicts=True, unique_fields=["dispatch", "argument"], update_fields=REF_WORKER_FIELDS
-        )
+    upsert_refs(refs, REF_WORKER_FIELDS, using)
 
 
 def on_task_skipped(
