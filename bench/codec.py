@@ -19,7 +19,7 @@ from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads
 from kombu.utils import json as kombu_json
 
-from taskops import codec
+from taskops import wire as codec
 
 REPEATS = 1_000
 ROUNDS = 15

@@ -23,7 +23,8 @@ def register(cls: C | None = None, /, *, name: str | None = None) -> C | Callabl
     Use as ``@taskops.register`` or ``@taskops.register(name="report.v1")``;
     the name (default: the class's dotted path) is what the wire carries.
     """
-    from taskops.codec import register_attrs_class
+    # Imported at the call: ``import taskops`` stays free of kombu and Django.
+    from taskops.wire.registry import register_attrs_class
 
     def decorate(klass: C) -> C:
         register_attrs_class(klass, name)

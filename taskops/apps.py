@@ -1,6 +1,9 @@
+"""The app config: installs the codec into kombu, connects the recorder, registers the checks."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks as django_checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,14 +13,13 @@ class TaskopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.core import checks as django_checks
-
-        from taskops import checks, codec, recording
+        # Imported here, as Django wants: these modules import the models.
+        from taskops import checks, recording, wire
         from taskops.conf import taskops_settings
 
-        codec.install()
+        wire.install()
         recording.connect()
         attrs_classes = taskops_settings.ATTRS_CLASSES
-        codec.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
+        wire.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
         for check in checks.ALL:
             django_checks.register(check, "taskops")

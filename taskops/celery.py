@@ -1,13 +1,15 @@
 """The Celery base task of taskops.
 
 Set it app-wide with ``Celery(..., task_cls="taskops.celery:Task")``. Before a
-task body runs, it resolves the model references in the arguments (one query
-per model class), applies the ``on_missing`` and ``on_stale`` policies, and
-lets the recorder see the outcome.
+task body runs, :meth:`Task.start` resolves the model references in the
+arguments (one query per model class), judges lag and drift
+(:mod:`taskops.staleness`), records the start (:mod:`taskops.recording`) and
+applies the ``on_missing`` and ``on_stale`` policies.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +21,24 @@ from celery.result import AsyncResult as CeleryAsyncResult
 from celery.utils.log import get_task_logger
 from django.db.models import Model
 
-from taskops import codec
-from taskops.codec import CodecError
-from taskops.refs import MissingObjectError, ModelRef, resolve_refs
+from taskops.models import Drift, MissingPolicy, StalePolicy
+from taskops.recording import record_start
+from taskops.recording.worker import attempt_started_at
 from taskops.signals import task_skipped
-from taskops.staleness import check_at_start, note_resolved
+from taskops.staleness import StaleObjectError, StartVerdict, judge_start
+from taskops.wire import (
+    CodecError,
+    MissingObjectError,
+    ModelRef,
+    TaskopsHeader,
+    attrs_registry,
+    collect_refs,
+    has_placeholders,
+    parse_time,
+    resolve,
+    resolve_refs,
+    substitute,
+)
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -34,16 +49,24 @@ else:
     BaseTask = DjangoTask
     BaseResult = CeleryAsyncResult
 
-__all__ = ["SKIPPED", "AsyncResult", "CodecError", "MissingObjectError", "Task", "TaskSkipped"]
+__all__ = [
+    "SKIPPED",
+    "AsyncResult",
+    "CodecError",
+    "MissingObjectError",
+    "StaleObjectError",
+    "Task",
+    "TaskSkipped",
+]
 
 logger = get_task_logger(__name__)
 
 #: The state a task is left in when a policy chose not to run it.
 SKIPPED = "SKIPPED"
-ON_MISSING_CHOICES = ("fail", "skip")
 #: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
 SKIP_CHECK_INTERVAL = 1.0
-ON_STALE_CHOICES = ("run", "skip", "retry", "fail")
+
+Objects = dict[ModelRef, Model | None]
 
 
 class TaskSkipped(Exception):
@@ -53,8 +76,9 @@ class TaskSkipped(Exception):
 def option_errors(task_cls: type) -> list[str]:
     """What is wrong with a task class's ``on_missing`` / ``on_stale`` values."""
     errors = []
-    for option, choices in (("on_missing", ON_MISSING_CHOICES), ("on_stale", ON_STALE_CHOICES)):
+    for option, policy in (("on_missing", MissingPolicy), ("on_stale", StalePolicy)):
         value = getattr(task_cls, option, None)
+        choices = policy.values
         if value not in choices:
             name = task_cls.__dict__.get("name") or f"{task_cls.__module__}.{task_cls.__qualname__}"
             errors.append(f"task {name}: {option} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -62,13 +86,18 @@ def option_errors(task_cls: type) -> list[str]:
 
 
 class Task(BaseTask):
-    """Base task for every task of an app that uses taskops."""
+    """Base task for every task of an app that uses taskops.
+
+    Before the body runs, :meth:`start` decides the attempt: resolve the
+    model references (one query per model class), judge lag and drift, record
+    the start, apply ``on_missing`` / ``on_stale``.
+    """
 
     abstract = True
-    #: A referenced row is gone when the task starts: ``"fail"`` or ``"skip"``.
-    on_missing: str = "fail"
-    #: A referenced row changed since dispatch: ``"run"``, ``"skip"``, ``"retry"`` or ``"fail"``.
-    on_stale: str = "run"
+    #: A referenced row is gone when the task starts: a :class:`~taskops.models.MissingPolicy` value.
+    on_missing: str = MissingPolicy.FAIL
+    #: A referenced row changed since dispatch: a :class:`~taskops.models.StalePolicy` value.
+    on_stale: str = StalePolicy.RUN
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Celery builds a subclass per task, with the decorator's options as
@@ -84,46 +113,96 @@ class Task(BaseTask):
         super().on_bound(app)
         run = cls.__dict__.get("run")
         if run is not None:
-            codec.attrs_registry.note_annotations(getattr(run, "__func__", run))
+            attrs_registry.note_annotations(getattr(run, "__func__", run))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs, objects = self.resolve_arguments(args, kwargs)
-        self.check_staleness(objects)
+        args, kwargs = self.start(args, kwargs)
         return super().__call__(*args, **kwargs)
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Resolve, judge, record the start, apply the policies; the arguments the body gets.
+
+        The one place a task's start is decided. Whatever stops the task here
+        (a refused argument, a missing row, a stale row) is recorded first.
+        """
+        request = self.request
+        header = TaskopsHeader.from_request(request)
+        started_at = attempt_started_at(request.id)
+        eta = _eta(request)
+        try:
+            objects = self.fetch_refs(args, kwargs)
+        except CodecError:
+            record_start(self, header, judge_start(header, {}, started_at, eta))
+            raise
+        verdict = judge_start(header, objects, started_at, eta)
+        self.warn_if_race(verdict)
+        missing = sorted(str(ref) for ref, obj in objects.items() if obj is None)
+        if missing:
+            record_start(self, header, verdict, self.on_missing)
+            self.apply_on_missing(missing)
+        try:
+            new_args, new_kwargs = self.put_in_place(args, kwargs, objects)
+        except CodecError:
+            record_start(self, header, verdict)
+            raise
+        action = self.on_stale if verdict.drift == Drift.CHANGED else ""
+        record_start(self, header, verdict, action)
+        self.apply_on_stale(verdict, action, new_args, new_kwargs)
+        return new_args, new_kwargs
+
+    def fetch_refs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Objects:
+        """Every row the arguments reference, one query per model class (None for a row that is gone).
+
+        Raises :class:`~taskops.wire.CodecError`, naming where, for anything the decoder refused.
+        """
+        refs: set[ModelRef] = set()
+        collect_refs(args, refs, root="args")
+        collect_refs(kwargs, refs, root="kwargs")
+        return resolve_refs(refs) if refs else {}
+
+    def put_in_place(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], objects: Objects
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments with fetched instances in place of refs and attrs objects built."""
+        return tuple(substitute(args, objects, root="args")), substitute(kwargs, objects, root="kwargs")
 
     def resolve_arguments(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any], dict[ModelRef, Model | None]]:
-        """Replace model references in the arguments by fresh instances, build attrs objects.
+    ) -> tuple[tuple[Any, ...], dict[str, Any], Objects]:
+        """:meth:`fetch_refs` then :meth:`put_in_place`, without judging, recording or policies."""
+        objects = self.fetch_refs(args, kwargs)
+        return (*self.put_in_place(args, kwargs, objects), objects)
 
-        One query per model class for the whole message; ``on_missing``
-        decides what a missing row means; anything the decoder refused
-        raises :class:`~taskops.codec.CodecError` naming where it is.
-        """
-        refs: set[ModelRef] = set()
-        codec.collect_refs(args, refs, root="args")
-        codec.collect_refs(kwargs, refs, root="kwargs")
-        objects = resolve_refs(refs) if refs else {}
-        note_resolved(self, objects)  # drift is judged (and kept) even if on_missing stops the task below
-        missing = sorted(str(ref) for ref, obj in objects.items() if obj is None)
-        if missing:
-            self.apply_on_missing(missing)
-        return (
-            tuple(codec.substitute(args, objects, root="args")),
-            codec.substitute(kwargs, objects, root="kwargs"),
-            objects,
-        )
+    def warn_if_race(self, verdict: StartVerdict) -> None:
+        """Say at once that rows are missing because the publisher had not committed (likely race)."""
+        if verdict.likely_race:
+            logger.warning(
+                "taskops: %s[%s] started before its referenced rows were committed (likely race): %s",
+                self.name,
+                self.request.id,
+                ", ".join(map(str, verdict.missing)),
+            )
 
     def apply_on_missing(self, missing: list[str]) -> None:
-        """A referenced row is gone: fail (default) or skip, as ``on_missing`` says."""
+        """Referenced rows are gone (``missing`` names them): fail (default) or skip, as ``on_missing`` says."""
         reason = f"{self.name}: referenced object(s) no longer exist: {', '.join(missing)}"
-        if self.on_missing == "skip":
+        if self.on_missing == MissingPolicy.SKIP:
             self.skip(reason)
         raise MissingObjectError(reason)
 
-    def check_staleness(self, objects: dict[ModelRef, Model | None]) -> None:
-        """Judge the resolved objects against their dispatch snapshot; apply ``on_stale``."""
-        check_at_start(self, objects)
+    def apply_on_stale(self, verdict: StartVerdict, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A referenced row changed: run, skip, retry with the fresh rows, or fail, as ``on_stale`` says."""
+        if action in ("", StalePolicy.RUN):
+            return
+        reason = f"{self.name}: referenced object(s) changed since dispatch: " + ", ".join(
+            f"{ref} ({', '.join(ref.changed_fields)})" for ref in verdict.changed
+        )
+        if action == StalePolicy.SKIP:
+            self.skip(reason)
+        if action == StalePolicy.RETRY:
+            # Fresh instances go out again, so the next attempt is judged against them.
+            raise self.retry(args=args, kwargs=kwargs)
+        raise StaleObjectError(reason)
 
     def skip(self, reason: str) -> None:
         """Stop here without running the body; the task ends in state ``SKIPPED``."""
@@ -145,14 +224,14 @@ class AsyncResult(BaseResult):
     A task's return value travels through the codec like its arguments: a
     model instance comes back as a reference, fetched here (in the client) with
     one query per model class. A row deleted meanwhile raises
-    :class:`~taskops.refs.MissingObjectError`. :meth:`get` of a skipped task
+    :class:`~taskops.wire.MissingObjectError`. :meth:`get` of a skipped task
     raises :class:`TaskSkipped` instead of waiting forever (Celery's wait
     loop only ends on its own ready states).
     """
 
     def _maybe_set_cache(self, meta: dict[str, Any] | None) -> Any:
-        if meta and meta.get("status") not in states.EXCEPTION_STATES and codec.has_placeholders(meta.get("result")):
-            meta = {**meta, "result": codec.resolve(meta["result"], root="result")}
+        if meta and meta.get("status") not in states.EXCEPTION_STATES and has_placeholders(meta.get("result")):
+            meta = {**meta, "result": resolve(meta["result"], root="result")}
         return super()._maybe_set_cache(meta)  # type: ignore[misc]
 
     def ready(self) -> bool:
@@ -180,3 +259,11 @@ class AsyncResult(BaseResult):
         if meta.get("status") == SKIPPED:
             reason = meta.get("result")
             raise TaskSkipped(reason.get("reason") if isinstance(reason, dict) else reason)
+
+
+def _eta(request: Any) -> dt.datetime | None:
+    """The request's ETA as an aware datetime; None when it has none or it cannot be read."""
+    try:
+        return parse_time(getattr(request, "eta", None))
+    except (TypeError, ValueError):
+        return None

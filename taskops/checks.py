@@ -18,17 +18,18 @@ task class, and the attrs registry. Registered in ``TaskopsConfig.ready()``.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
+from celery import Celery, current_app
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
 
-from taskops.conf import DEFAULTS, taskops_settings
-
-if TYPE_CHECKING:
-    from celery import Celery
+from taskops.celery import Task, option_errors
+from taskops.conf import SETTINGS, taskops_settings
+from taskops.wire import attrs_registry, default_attrs_name
 
 #: Serializers whose decoding runs code or builds arbitrary objects, by name and content type.
 UNSAFE_CONTENT = frozenset(
@@ -43,59 +44,33 @@ UNSAFE_CONTENT = frozenset(
 )
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _list_of_str(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
-
-
-#: How each ``TASKOPS`` value must look: (description, test).
-VALUE_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "ALLOWED_MODELS": ("None or a list of 'app_label.modelname' strings", lambda v: v is None or _list_of_str(v)),
-    "ATTRS_CLASSES": ("a list of dotted paths to attrs classes", _list_of_str),
-    "MAX_DEPTH": ("a positive int", _positive_int),
-    "MAX_NODES": ("a positive int", _positive_int),
-    "MAX_REFS": ("a positive int", _positive_int),
-    "CELERY_APP": ("None or a dotted path to a Celery app", lambda v: v is None or isinstance(v, str)),
-    "RECORDING": ("a bool", lambda v: isinstance(v, bool)),
-    "STRICT": ("a bool", lambda v: isinstance(v, bool)),
-    "WRITE_BEHIND": ("a bool", lambda v: isinstance(v, bool)),
-    "SNAPSHOT_FIELDS": ("a dict", lambda v: isinstance(v, dict)),
-    "SNAPSHOT_EXCLUDE": ("a dict", lambda v: isinstance(v, dict)),
-    "SNAPSHOT_VALUE_FIELDS": ("a dict", lambda v: isinstance(v, dict)),
-    "PRUNE_BATCH_SIZE": ("a positive int", _positive_int),
-}
-
-
 def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """``TASKOPS``: a dict, known keys, values of the right type, installed models."""
     value = getattr(settings, "TASKOPS", {})
     if not isinstance(value, dict):
         return [Error("TASKOPS must be a dict.", hint=f"It is a {type(value).__name__}.", id="taskops.E001")]
     errors: list[CheckMessage] = []
-    for key in sorted(set(value) - set(DEFAULTS)):
+    for key in sorted(set(value) - set(SETTINGS)):
         errors.append(
             Error(
                 f"Unknown TASKOPS key {key!r}.",
-                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                hint=f"Known keys: {', '.join(sorted(SETTINGS))}.",
                 obj="settings.TASKOPS",
                 id="taskops.E001",
             )
         )
-    for key, (description, test) in VALUE_TYPES.items():
-        if key in value and not test(value[key]):
+    for key, setting in SETTINGS.items():
+        if key in value and not setting.valid(value[key]):
             errors.append(
                 Error(
-                    f"TASKOPS[{key!r}] must be {description}.",
+                    f"TASKOPS[{key!r}] must be {setting.expected}.",
                     hint=f"It is {value[key]!r}.",
                     obj="settings.TASKOPS",
                     id="taskops.E002",
                 )
             )
     allowed = value.get("ALLOWED_MODELS")
-    if allowed is not None and _list_of_str(allowed):
+    if allowed is not None and SETTINGS["ALLOWED_MODELS"].valid(allowed):
         for label in allowed:
             try:
                 apps.get_model(label)
@@ -113,9 +88,6 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
 
 def celery_app() -> Celery:
     """The app that ``TASKOPS["CELERY_APP"]`` names, else Celery's current app."""
-    from celery import Celery, current_app
-    from django.utils.module_loading import import_string
-
     path = taskops_settings.CELERY_APP
     app = import_string(path) if isinstance(path, str) else current_app._get_current_object()  # type: ignore[attr-defined]
     if not isinstance(app, Celery):
@@ -161,8 +133,6 @@ def _check_serializers(app: Celery) -> list[CheckMessage]:
 
 
 def _check_task_classes(app: Celery) -> list[CheckMessage]:
-    from taskops.celery import Task, option_errors
-
     if not issubclass(app.Task, Task):
         return [
             Error(
@@ -210,8 +180,6 @@ def _check_task_classes(app: Celery) -> list[CheckMessage]:
 
 def check_attrs_registry(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Every name on the wire means one class."""
-    from taskops.codec import attrs_registry, default_attrs_name
-
     return [
         Error(
             f"The attrs class name {name!r} is registered by {len(classes)} classes: "

@@ -1,54 +1,96 @@
-"""taskops settings: one ``TASKOPS`` dict, read lazily, reset on change.
+"""taskops settings: one ``TASKOPS`` dict, declared once here, read lazily, reset on change.
 
     from taskops.conf import taskops_settings
     taskops_settings.MAX_DEPTH
 
-Never read at import time, so ``override_settings(TASKOPS=...)`` reaches it.
-Unknown keys are reported by the system check ``taskops.E001``, wrongly
-typed values by ``taskops.E002`` (see ``taskops/checks.py``).
+:data:`SETTINGS` is the one table of every key: its default, what a valid
+value looks like, and a line of documentation. The defaults, the lazy
+reader and the system checks ``taskops.E001`` (unknown key) and
+``taskops.E002`` (wrong type) all derive from it. Never read at import
+time, so ``override_settings(TASKOPS=...)`` reaches it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 from django.conf import settings
 from django.core.signals import setting_changed
 
-#: Every key of ``TASKOPS`` with its default.
-DEFAULTS: dict[str, Any] = {
-    # Codec: model labels ("app_label.modelname") that may travel as refs;
-    # None allows every installed model.
-    "ALLOWED_MODELS": None,
-    # Codec: dotted paths of attrs classes that may be decoded.
-    "ATTRS_CLASSES": [],
-    # Codec: decode limits per message (or result): nesting depth, JSON values,
-    # model references. Anything over them makes the task fail with CodecError.
-    "MAX_DEPTH": 32,
-    "MAX_NODES": 100_000,
-    "MAX_REFS": 10_000,
-    # The Celery app the system checks inspect, as a dotted path
-    # ("proj.celery.app"); None uses celery.current_app.
-    "CELERY_APP": None,
-    # Recording: record dispatches at all; raise recorder errors instead of logging them.
-    "RECORDING": True,
-    "STRICT": False,
-    # Recording: a background thread per process writes the publisher's rows,
-    # so that delay() does not wait for the database. False writes at the call.
-    "WRITE_BEHIND": True,
-    # Snapshots: {"app.model": ["field", ...]} fields that count for drift
-    # (default: every concrete field but the pk and auto_now fields), fields never to count, and
-    # fields whose values (not only digests) are kept.
-    "SNAPSHOT_FIELDS": {},
-    "SNAPSHOT_EXCLUDE": {},
-    "SNAPSHOT_VALUE_FIELDS": {},
-    # Pruning.
-    "PRUNE_BATCH_SIZE": 5_000,
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _list_of_str(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+
+
+def _bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _dict(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+@attrs.frozen
+class Setting:
+    """One key of ``TASKOPS``."""
+
+    default: Any
+    #: What a valid value is, as the system check says it.
+    expected: str
+    valid: Callable[[Any], bool]
+    doc: str
+
+
+#: Every key of ``TASKOPS``.
+SETTINGS: dict[str, Setting] = {
+    "ALLOWED_MODELS": Setting(
+        None,
+        "None or a list of 'app_label.modelname' strings",
+        lambda v: v is None or _list_of_str(v),
+        "Model labels that may travel as refs; None allows every installed model.",
+    ),
+    "ATTRS_CLASSES": Setting(
+        [], "a list of dotted paths to attrs classes", _list_of_str, "attrs classes that may be decoded."
+    ),
+    "MAX_DEPTH": Setting(32, "a positive int", _positive_int, "Nesting depth a message may have."),
+    "MAX_NODES": Setting(100_000, "a positive int", _positive_int, "JSON values a message may hold."),
+    "MAX_REFS": Setting(10_000, "a positive int", _positive_int, "Model references a message may hold."),
+    "CELERY_APP": Setting(
+        None,
+        "None or a dotted path to a Celery app",
+        lambda v: v is None or isinstance(v, str),
+        "The Celery app the system checks inspect ('proj.celery.app'); None: celery.current_app.",
+    ),
+    "RECORDING": Setting(True, "a bool", _bool, "Record dispatches at all."),
+    "STRICT": Setting(False, "a bool", _bool, "Raise recorder errors instead of logging and counting them."),
+    "WRITE_BEHIND": Setting(
+        True, "a bool", _bool, "Write the publisher's records from a background thread; False: at the call."
+    ),
+    "SNAPSHOT_FIELDS": Setting(
+        {},
+        "a dict",
+        _dict,
+        "{'app.model': [field, ...]}: the fields that count for drift (default: all but pk, auto_now).",
+    ),
+    "SNAPSHOT_EXCLUDE": Setting({}, "a dict", _dict, "{'app.model': [field, ...]}: fields that never count for drift."),
+    "SNAPSHOT_VALUE_FIELDS": Setting(
+        {}, "a dict", _dict, "{'app.model': [field, ...]}: fields whose values, not only digests, are kept."
+    ),
+    "PRUNE_BATCH_SIZE": Setting(5_000, "a positive int", _positive_int, "Rows taskops_prune deletes per transaction."),
 }
+
+#: Every key of ``TASKOPS`` with its default (derived from :data:`SETTINGS`).
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
 
 
 class TaskopsSettings:
-    """Attribute access to ``settings.TASKOPS`` merged over ``DEFAULTS``."""
+    """Attribute access to ``settings.TASKOPS`` merged over the defaults."""
 
     def __init__(self) -> None:
         self._cached: set[str] = set()
@@ -59,9 +101,9 @@ class TaskopsSettings:
         return value if isinstance(value, dict) else {}
 
     def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
+        if name not in SETTINGS:
             raise AttributeError(f"Invalid taskops setting: {name!r}")
-        value = self.user_settings.get(name, DEFAULTS[name])
+        value = self.user_settings.get(name, SETTINGS[name].default)
         # Cached as a plain attribute: the codec reads limits for every message.
         setattr(self, name, value)
         self._cached.add(name)

@@ -41,6 +41,22 @@ class Drift(models.TextChoices):
     MISSING = "missing", _("Missing")
 
 
+class StalePolicy(models.TextChoices):
+    """A task's ``on_stale`` option: what to do when a referenced row changed since dispatch."""
+
+    RUN = "run", _("Run anyway")
+    SKIP = "skip", _("Skip")
+    RETRY = "retry", _("Retry with fresh rows")
+    FAIL = "fail", _("Fail")
+
+
+class MissingPolicy(models.TextChoices):
+    """A task's ``on_missing`` option: what to do when a referenced row is gone."""
+
+    FAIL = "fail", _("Fail")
+    SKIP = "skip", _("Skip")
+
+
 class Source(models.TextChoices):
     """Whose record a dispatch row holds.
 
@@ -87,9 +103,11 @@ class Dispatch(models.Model):
     #: A ref is missing and the dispatch had the in-transaction hazard.
     likely_race = models.BooleanField(_("likely race"), default=False)
     ref_count = models.PositiveIntegerField(_("refs"), default=0)
-    #: What the staleness policy decided at start ("run", "skip", "retry", "fail"), if it had to.
-    stale_action = models.CharField(_("stale action"), max_length=16, blank=True)
+    #: What a policy decided at start (a :class:`StalePolicy` value), if it had to.
+    stale_action = models.CharField(_("stale action"), max_length=16, choices=StalePolicy.choices, blank=True)
     exception = models.TextField(_("exception"), blank=True)
+    #: What taskops could not read from the message (an unknown header version, a malformed field).
+    notes = models.TextField(_("notes"), blank=True)
     source = models.CharField(_("recorded by"), max_length=16, choices=Source.choices, default=Source.PUBLISHER)
     dispatched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -22,8 +22,8 @@ from demo.models import Answer, Question
 from demo.reports import ThreadReport
 from demo.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 from taskops.celery import SKIPPED, AsyncResult, MissingObjectError, Task, TaskSkipped
-from taskops.codec import CodecError
 from taskops.signals import task_skipped
+from taskops.wire import CodecError
 from tests.testapp.models import Book, Country, Tag
 from tests.testapp.tasks import add
 

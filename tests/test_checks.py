@@ -11,7 +11,8 @@ from celery import Task as CeleryTask
 from django.test import override_settings
 
 import taskops
-from taskops import checks, codec
+from taskops import checks
+from taskops import wire as codec
 
 
 def make_app(name: str, **conf: Any) -> Celery:

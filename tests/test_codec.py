@@ -18,9 +18,8 @@ from kombu.serialization import loads as kombu_loads
 
 import taskops
 from demo.models import Question
-from taskops import codec
-from taskops.codec import AttrsPlaceholder, CodecError, Invalid, RefListPlaceholder, RefPlaceholder
-from taskops.refs import ModelRef
+from taskops import wire as codec
+from taskops.wire import AttrsPlaceholder, CodecError, Invalid, ModelRef, RefListPlaceholder, RefPlaceholder
 from tests.testapp.models import Book, Country, Tag
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,7 @@ from demo.models import Answer, Question
 from demo.reports import ThreadReport
 from demo.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 from taskops.celery import SKIPPED, TaskSkipped
-from taskops.codec import CodecError
-from taskops.refs import MissingObjectError
+from taskops.wire import CodecError, MissingObjectError
 from tests.conftest import WorkerProcess
 
 #: ETA far enough for the test to change rows between dispatch and run.

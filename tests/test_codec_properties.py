@@ -21,9 +21,9 @@ from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads
 
 import taskops
-from taskops import codec
+from taskops import wire as codec
 from taskops.celery import Task
-from taskops.codec import CodecError, MissingObjectError
+from taskops.wire import CodecError, MissingObjectError
 from tests.testapp.models import Book, Country, Tag
 from tests.testapp.tasks import add
 

@@ -19,8 +19,11 @@ from django.test.utils import CaptureQueriesContext
 
 from config.celery import app
 from demo.models import Answer, Question
-from taskops import recording, snapshot
+from taskops import recording
 from taskops.models import Dispatch, Drift, ObjectRef, Source, State
+from taskops.recording import background, publisher, records
+from taskops.staleness import snapshot
+from taskops.wire import HEADER
 from tests.testapp.models import Book
 from tests.testapp.tasks import add, count_refs, read_body
 
@@ -69,7 +72,7 @@ def test_delay_records_args_refs_and_header(content_types: None, sent: list[dict
     assert (row.ref_count, row.root_id, row.parent_id) == (1, result.id, "")
     assert (ref.content_type.model_class(), ref.object_pk, ref.argument) == (Question, str(question.pk), "args[0]")
     assert (ref.object_repr, ref.drift, ref.digests) == ("Why?", Drift.PENDING, snapshot.take(question))
-    header = sent[-1][recording.HEADER]
+    header = sent[-1][HEADER]
     assert header["tx"] is False
     assert header["enqueued_at"] == row.enqueued_at.isoformat()
     assert header["refs"] == [["demo.question", question.pk, "args[0]", snapshot.take(question)]]
@@ -85,13 +88,13 @@ def statements(context: CaptureQueriesContext) -> list[str]:
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The task ids of each ``recording.write`` call, from any thread."""
     calls: list[list[str]] = []
-    real_write = recording.write
+    real_write = background.write
 
-    def spy(records: list[recording.DispatchRecord]) -> None:
+    def spy(records: list[records.DispatchRecord]) -> None:
         calls.append([record.task_id for record in records])
         real_write(records)
 
-    monkeypatch.setattr(recording, "write", spy)
+    monkeypatch.setattr(background, "write", spy)
     return calls
 
 
@@ -134,7 +137,7 @@ def test_lists_querysets_and_attrs_are_walked(content_types: None, sent: list[di
 
     book = Book.objects.create(title="B")
     found: list[tuple[str, Any]] = []
-    recording.find_instances([answers, evaluated, Question.objects.all(), {"h": Holder(book)}], "args", found)
+    records.find_instances([answers, evaluated, Question.objects.all(), {"h": Holder(book)}], "args", found)
     assert [(path, obj) for path, obj in found] == [
         ("args[0][0]", answers[0]),
         ("args[0][1]", answers[1]),
@@ -154,7 +157,7 @@ def test_inside_a_transaction_the_row_is_written_at_commit(content_types: None, 
         result = read_body.apply_async((question,), queue=IDLE)
         assert recording.flush()  # nothing handed over yet
         assert not Dispatch.objects.filter(task_id=result.id).exists()
-    assert sent[-1][recording.HEADER]["tx"] is True
+    assert sent[-1][HEADER]["tx"] is True
     assert recording.flush()
     row = Dispatch.objects.get(task_id=result.id)
     assert row.in_transaction
@@ -219,7 +222,7 @@ def test_errors_are_logged_and_counted(
 @override_settings(TASKOPS={"RECORDING": False})
 def test_recording_off(content_types: None, sent: list[dict[str, Any]]) -> None:
     add.apply_async((1, 2), queue=IDLE)
-    assert recording.HEADER not in sent[-1]
+    assert HEADER not in sent[-1]
     assert recording.flush()
     assert not Dispatch.objects.exists()
 
@@ -254,9 +257,9 @@ def test_task_result_by_task_id(db: None, monkeypatch: pytest.MonkeyPatch) -> No
 # --- the background writer, in this process ------------------------------------------------
 
 
-def record_for(task_id: str, *instances: Any) -> recording.DispatchRecord:
+def record_for(task_id: str, *instances: Any) -> records.DispatchRecord:
     """A publisher's record, as ``before_task_publish`` builds it."""
-    return recording.build_record((instances, {}, {}), {"id": task_id, "task": read_body.name}, "", IDLE)
+    return records.build_record((instances, {}, {}), {"id": task_id, "task": read_body.name}, "", IDLE)
 
 
 def written_ids(*task_ids: str) -> set[str]:
@@ -274,16 +277,16 @@ def fresh_writer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+: fork() with threads running
 def test_a_forked_child_starts_its_own_writer(content_types: None) -> None:
     question = Question.objects.create(title="Q", body="b")
-    parent_writer = recording.current_writer()
+    parent_writer = background.current_writer()
     assert parent_writer is not None
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report, never return into pytest
         code = 1
         try:
-            child_writer = recording.current_writer()
+            child_writer = background.current_writer()
             fresh = child_writer is not parent_writer and child_writer is not None and child_writer.pid == os.getpid()
-            recording.submit(record_for("from-the-child", question))
+            publisher.submit(record_for("from-the-child", question))
             code = 0 if fresh and recording.flush(timeout=30) else 2
         finally:
             os.write(write, bytes([code]))
@@ -296,28 +299,28 @@ def test_a_forked_child_starts_its_own_writer(content_types: None) -> None:
         os.waitpid(pid, 0)
     assert written_ids("from-the-child") == {"from-the-child"}
     assert parent_writer.is_running()  # the parent's thread is untouched
-    assert recording.current_writer() is parent_writer
+    assert background.current_writer() is parent_writer
 
 
 def test_a_full_queue_makes_the_caller_write(
     content_types: None, fresh_writer: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recording, "WRITE_QUEUE_SIZE", 2)
+    monkeypatch.setattr(background, "WRITE_QUEUE_SIZE", 2)
     question = Question.objects.create(title="Q", body="b")
     inside, release = threading.Event(), threading.Event()
-    real_write = recording.write
+    real_write = background.write
 
-    def held_in_the_writer(records: list[recording.DispatchRecord]) -> None:
+    def held_in_the_writer(records: list[records.DispatchRecord]) -> None:
         if threading.current_thread().name == "taskops-writer":
             inside.set()
             assert release.wait(30)
         real_write(records)
 
-    monkeypatch.setattr(recording, "write", held_in_the_writer)
-    recording.submit(record_for("t1", question))
+    monkeypatch.setattr(background, "write", held_in_the_writer)
+    publisher.submit(record_for("t1", question))
     assert inside.wait(30)  # the writer holds t1; its queue is empty
     for task_id in ("t2", "t3", "t4"):
-        recording.submit(record_for(task_id, question))
+        publisher.submit(record_for(task_id, question))
 
     assert written_ids("t1", "t2", "t3", "t4") == {"t4"}  # queue full (t2, t3): written at the call
     release.set()
@@ -334,14 +337,14 @@ def test_one_bad_record_does_not_lose_the_batch(content_types: None, caplog: pyt
 
     with recording.writer_paused():
         for record in (record_for("good-1", question), bad, record_for("good-2", question)):
-            recording.submit(record)
+            publisher.submit(record)
     assert recording.flush()
 
     assert written_ids("good-1", "bad", "good-2") == {"good-1", "good-2"}
     assert recording.errors == before + 1
     assert "a batch of 3 dispatches failed" in caplog.text
     assert "recording failed while writing the dispatch of bad" in caplog.text
-    assert recording.current_writer() is not None
+    assert background.current_writer() is not None
 
 
 @pytest.mark.parametrize("setting", [{"STRICT": True}, {"WRITE_BEHIND": False}])
@@ -359,14 +362,14 @@ def test_published_from_a_running_task_is_written_at_the_call(content_types: Non
     running.push_request(id="the-running-task")
     task_stack.push_current_task(running)
     try:
-        assert not recording.writes_behind()
+        assert not background.writes_behind()
         with recording.writer_paused():
             result = add.apply_async((1, 2), queue=IDLE)  # a retry, a chain step: as a worker publishes them
             assert written_ids(result.id) == {result.id}
     finally:
         task_stack.pop_current_task()
         running.pop_request()
-    assert recording.writes_behind()
+    assert background.writes_behind()
 
 
 def test_one_task_id_twice_in_a_batch_keeps_the_later_publish(
@@ -378,8 +381,8 @@ def test_one_task_id_twice_in_a_batch_keeps_the_later_publish(
     before = recording.errors
 
     with recording.writer_paused():
-        recording.submit(earlier)
-        recording.submit(later)
+        publisher.submit(earlier)
+        publisher.submit(later)
     assert recording.flush()
 
     row = Dispatch.objects.get(task_id="same-id")

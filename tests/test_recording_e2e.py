@@ -15,6 +15,7 @@ from django_celery_results.models import TaskResult
 from demo.models import Question
 from taskops import recording
 from taskops.models import Dispatch, Drift, Source, State
+from taskops.wire import HEADER
 from tests.conftest import WorkerProcess, start_worker_process
 from tests.polling import wait_for
 from tests.testapp.tasks import add, read_body, retry_twice, sleep_for, total
@@ -164,7 +165,7 @@ def test_a_late_publisher_write_merges_into_a_finished_row(worker: WorkerProcess
         row.worker,
     )
     assert merged.source == Source.PUBLISHER  # the publisher's record landed
-    assert merged.enqueued_at.isoformat() == headers[-1][recording.HEADER]["enqueued_at"]
+    assert merged.enqueued_at.isoformat() == headers[-1][HEADER]["enqueued_at"]
     assert (
         merged.args
         == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'

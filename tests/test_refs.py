@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from taskops.codec import CodecError
-from taskops.refs import ModelRef, json_pk, resolve_refs
+from taskops.wire import CodecError, ModelRef, json_pk, resolve_refs
 from tests.testapp.models import Book, Country, Tag
 
 pytestmark = pytest.mark.django_db

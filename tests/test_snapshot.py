@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from demo.models import Question
-from taskops import snapshot
+from taskops.staleness import snapshot
 
 
 def test_default_fields_skip_pk_and_auto_now() -> None:

@@ -15,9 +15,12 @@ from django.test.utils import CaptureQueriesContext
 
 from config.celery import app
 from demo.models import Question
-from taskops import codec, recording, snapshot
+from taskops import wire as codec
 from taskops.models import Dispatch, Drift, State
-from taskops.staleness import StaleObjectError, judge_pending
+from taskops.recording import background, records
+from taskops.recording import worker as worker_side
+from taskops.staleness import StaleObjectError, judge_pending, snapshot
+from taskops.wire import HEADER
 from tests.testapp.models import Book
 from tests.testapp.tasks import add, count_refs, read_body, read_body_or_skip
 
@@ -33,15 +36,15 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
     ``task_prerun``, ``__call__``, ``task_postrun``.
     """
     task_id = str(uuid.uuid4())
-    record = recording.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
-    recording.write([record])
+    record = records.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
+    background.write([record])
     decoded = codec.loads(codec.dumps(list(args)))
     request = {"id": task_id, "args": decoded, "kwargs": {}, "is_eager": False, "called_directly": False}
     task.push_request(
         **request,
         hostname="w@host",
         argsrepr="()",
-        taskops=record.header(),
+        taskops=record.header().to_message(),
         delivery_info={"exchange": "", "routing_key": IDLE},
     )
     task_stack: Any = _state  # push/pop_current_task are not in the type stubs
@@ -57,7 +60,7 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
 
 def _run(task: Any, task_id: str, decoded: list[Any]) -> Any:
     state, retval = State.SUCCESS, None
-    recording.on_task_prerun(task_id=task_id, task=task)
+    worker_side.on_task_prerun(task_id=task_id, task=task)
     try:
         retval = task(*decoded)
     except Ignore:
@@ -66,8 +69,8 @@ def _run(task: Any, task_id: str, decoded: list[Any]) -> Any:
         state = State.RETRY
     except Exception as exc:  # noqa: BLE001  # as the worker's tracer does: any error fails the task
         state = State.FAILURE
-        recording.on_task_failure(task_id=task_id, exception=exc)
-    recording.on_task_postrun(task_id=task_id, task=task, state=state)
+        worker_side.on_task_failure(task_id=task_id, exception=exc)
+    worker_side.on_task_postrun(task_id=task_id, task=task, state=state)
     return retval
 
 
@@ -153,7 +156,7 @@ def test_judge_pending(content_types: None, django_assert_max_num_queries: Any) 
     questions = [Question.objects.create(title=f"q{i}", body="b") for i in range(3)]
     book = Book.objects.create(title="b")
     for question in questions:
-        recording.write([recording.build_record(((question, book), {}, {}), {"id": f"t{question.pk}"}, "", IDLE)])
+        background.write([records.build_record(((question, book), {}, {}), {"id": f"t{question.pk}"}, "", IDLE)])
     Question.objects.filter(pk=questions[1].pk).update(title="edited")
     Question.objects.filter(pk=questions[2].pk).delete()
 
@@ -192,5 +195,5 @@ def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatc
     (retry_header,) = headers
     assert retry_header["id"] == row.task_id
     fresh = snapshot.take(Question.objects.get(pk=question.pk))
-    assert retry_header[recording.HEADER]["refs"] == [["demo.question", question.pk, "args[0]", fresh]]
+    assert retry_header[HEADER]["refs"] == [["demo.question", question.pk, "args[0]", fresh]]
     assert not Book.objects.exists()

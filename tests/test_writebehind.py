@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from taskops.writebehind import Writer
+from taskops.recording.writer import Writer
 
 TIMEOUT = 30.0
 

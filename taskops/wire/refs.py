@@ -13,11 +13,9 @@ from typing import Any
 import attrs
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.db.models import Field, Model
 
-
-class MissingObjectError(LookupError):
-    """A row that a task's arguments (or a result) referenced is gone."""
+from taskops.wire.errors import CodecError
 
 
 @attrs.frozen
@@ -65,10 +63,8 @@ def resolve_refs(refs: Iterable[ModelRef]) -> dict[ModelRef, Model | None]:
     return found
 
 
-def _python_pk(field: Any, label: str, pk: Any) -> Any:
+def _python_pk(field: Field[Any, Any], label: str, pk: Any) -> Any:
     try:
         return field.to_python(pk)
     except ValidationError as exc:
-        from taskops.codec import CodecError
-
         raise CodecError(f"{pk!r} is not a valid pk for {label}") from exc

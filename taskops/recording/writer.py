@@ -1,7 +1,7 @@
 """A background writer: a daemon thread that drains a bounded queue in batches.
 
 The recorder hands it what the publisher would otherwise write at the call
-(see :mod:`taskops.recording`). Nothing here knows about the database: the
+(see :mod:`taskops.recording.background`). Nothing here knows about the database: the
 owner passes the function that writes a batch and the one to call when the
 thread stops (closing its connection).
 """

@@ -1,0 +1,77 @@
+"""Recording: one ``Dispatch`` row per task id, one ``ObjectRef`` per referenced instance.
+
+- :mod:`~taskops.recording.publisher`: ``before_task_publish`` builds the record and the header;
+- :mod:`~taskops.recording.records`: the records and both sides' rows;
+- :mod:`~taskops.recording.columns`: which side owns which column;
+- :mod:`~taskops.recording.background` and :mod:`~taskops.recording.writer`: the write-behind thread;
+- :mod:`~taskops.recording.store`: the writes, one store per database vendor;
+- :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
+- :mod:`~taskops.recording.guard`: errors are logged and counted, never raised (unless STRICT).
+
+Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
+published, and a task run in-process is not a dispatch.
+
+Public names: :func:`flush`, :func:`shutdown`, :func:`batch`,
+:func:`error_count` (also ``errors``), :class:`StrictRecordingError`,
+:func:`connect` (called by the app's ``ready()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import signals as celery_signals
+
+from taskops.recording.background import flush, shutdown, writer_paused
+from taskops.recording.guard import StrictRecordingError, error_count
+from taskops.recording.publisher import batch, on_before_task_publish
+from taskops.recording.worker import (
+    on_task_failure,
+    on_task_postrun,
+    on_task_prerun,
+    on_task_received,
+    on_task_rejected,
+    on_task_retry,
+    on_task_revoked,
+    on_task_skipped,
+    on_task_unknown,
+    record_start,
+)
+from taskops.signals import task_skipped
+
+__all__ = [
+    "StrictRecordingError",
+    "batch",
+    "connect",
+    "error_count",
+    "flush",
+    "record_start",
+    "shutdown",
+    "writer_paused",
+]
+
+_RECEIVERS = (
+    (celery_signals.before_task_publish, on_before_task_publish),
+    (celery_signals.task_received, on_task_received),
+    (celery_signals.task_prerun, on_task_prerun),
+    (celery_signals.task_postrun, on_task_postrun),
+    (celery_signals.task_failure, on_task_failure),
+    (celery_signals.task_retry, on_task_retry),
+    (celery_signals.task_revoked, on_task_revoked),
+    (celery_signals.task_rejected, on_task_rejected),
+    (celery_signals.task_unknown, on_task_unknown),
+    (task_skipped, on_task_skipped),
+)
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent: each has a ``dispatch_uid``)."""
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, weak=False, dispatch_uid=f"taskops.recording.{receiver.__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    # ``taskops.recording.errors``, as documented before error_count(): the live count.
+    if name == "errors":
+        return error_count()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,221 @@
+"""The worker's side: the start, the end, and what happens to a task in between.
+
+The start (lag, drift, policy) is written when the Task base calls
+:func:`record_start`; the end by ``task_postrun``; the worker's main process
+writes revocations, rejections, unknown tasks and lost pool children.
+Nothing is written in the main process for a task that runs at once (the
+receive time travels to the pool child in the request), so the consumer loop
+never waits on the database. Every write goes through the store of the
+database (:mod:`taskops.recording.store`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import attrs
+from django.db import router
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from taskops.models import Dispatch, State
+from taskops.recording.guard import enabled, guarded
+from taskops.recording.records import Row, start_ref_rows, worker_row
+from taskops.recording.store import store_for
+from taskops.staleness import StartVerdict, judge_start
+from taskops.wire import TaskopsHeader, parse_time
+
+#: Request attribute carrying the worker's receive time to the pool child.
+RECEIVED_KEY = "taskops_received"
+#: Characters of an exception summary kept on the row.
+SUMMARY_CHARS = 2000
+
+
+@attrs.define
+class Attempt:
+    """What this process knows about a task it is running, until ``task_postrun``."""
+
+    started_at: dt.datetime
+    started: float
+    start_recorded: bool = False
+    exception: str = ""
+    skipped: str = ""
+
+
+_attempts: dict[str, Attempt] = {}
+
+
+def attempt_started_at(task_id: str | None) -> dt.datetime:
+    """When the running attempt of ``task_id`` started (``task_prerun``), else now."""
+    attempt = _attempts.get(task_id or "")
+    return attempt.started_at if attempt is not None else timezone.now()
+
+
+def is_recorded_run(task: Any) -> bool:
+    """The task runs in a worker from a message (not eagerly, not called directly) and recording is on."""
+    request = getattr(task, "request", None)
+    return enabled() and request is not None and not request.is_eager and bool(request.id)
+
+
+def summarize(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:SUMMARY_CHARS]
+
+
+def _dispatches() -> QuerySet[Dispatch]:
+    return Dispatch.objects.using(router.db_for_write(Dispatch))
+
+
+def _update(queryset: QuerySet[Dispatch], fields: Row) -> int:
+    return store_for(queryset.db).update(queryset, fields)
+
+
+def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict, action: str = "") -> None:
+    """Write the start of an attempt: times, worker, lag, drift per ref, the policy's decision.
+
+    Does nothing for a task that is not a recorded run; never raises unless STRICT.
+    """
+    if not is_recorded_run(task):
+        return
+    request = task.request
+    with guarded(f"recording the start of {request.id}", in_signal=False):
+        attempt = _attempts.get(request.id)
+        if attempt is not None:
+            attempt.start_recorded = True
+        fields: Row = {
+            "state": State.STARTED,
+            "started_at": verdict.started_at,
+            "worker": request.hostname or "",
+            "lag": verdict.lag,
+            "drift": verdict.drift,
+            "likely_race": verdict.likely_race,
+            "stale_action": action,
+        }
+        received = getattr(request, RECEIVED_KEY, None)
+        if received:
+            fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
+        if header is not None and header.problems:
+            fields["notes"] = "; ".join(header.problems)
+        using = router.db_for_write(Dispatch)
+        store_for(using).start(
+            request.id,
+            fields,
+            lambda: worker_row(task, header, verdict),
+            lambda: start_ref_rows(verdict),
+            using,
+        )
+
+
+def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+    if request is None or not enabled():
+        return
+    now = time.time()
+    # The pool child writes it with the start: no database write in the consumer loop.
+    request.request_dict[RECEIVED_KEY] = now
+    if request.eta:  # it will wait for its ETA: make the wait visible now
+        with guarded(f"recording the receipt of {request.id}"):
+            _update(
+                _dispatches().filter(task_id=request.id, state__in=[State.PENDING, State.RETRY]),
+                {"state": State.RECEIVED, "received_at": dt.datetime.fromtimestamp(now, dt.UTC)},
+            )
+
+
+def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+    if task_id and is_recorded_run(task):
+        _attempts[task_id] = Attempt(started_at=timezone.now(), started=time.monotonic())
+
+
+def on_task_skipped(
+    sender: Any = None, task: Any = None, task_id: str | None = None, reason: str = "", **kw: Any
+) -> None:
+    attempt = _attempts.get(task_id or "")
+    if attempt is not None:
+        attempt.skipped = reason or "skipped"
+
+
+def on_task_failure(
+    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **kwargs: Any
+) -> None:
+    if not task_id or not enabled():
+        return
+    summary = summarize(exception) if exception is not None else "failed"
+    attempt = _attempts.get(task_id)
+    if attempt is not None:  # in the pool child: task_postrun writes it
+        attempt.exception = summary
+        return
+    # The worker's main process: a lost pool child (WorkerLostError), a time limit.
+    with guarded(f"recording the failure of {task_id}"):
+        finish(task_id, State.FAILURE, summary)
+
+
+def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
+    attempt = _attempts.get(getattr(request, "id", None) or "")
+    if attempt is not None:
+        attempt.exception = f"Retry: {reason}"[:SUMMARY_CHARS]
+
+
+def on_task_postrun(
+    sender: Any = None, task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any
+) -> None:
+    attempt = _attempts.pop(task_id or "", None)
+    if attempt is None or not task_id:
+        return
+    with guarded(f"recording the end of {task_id}"):
+        if not attempt.start_recorded:
+            # A task whose class is not taskops' Task: its start was never judged.
+            header = TaskopsHeader.from_request(task.request)
+            verdict = judge_start(header, {}, attempt.started_at, parse_time(task.request.eta))
+            record_start(task, header, verdict)
+        runtime = dt.timedelta(seconds=time.monotonic() - attempt.started)
+        if attempt.skipped:
+            finish(task_id, State.SKIPPED, attempt.skipped, runtime)
+        elif state == State.RETRY:
+            _update(
+                _dispatches().filter(task_id=task_id, state=State.RETRY),
+                {"exception": attempt.exception, "runtime": runtime},
+            )
+        else:
+            finish(task_id, state or State.SUCCESS, attempt.exception, runtime)
+
+
+def finish(task_id: str, state: str, exception: str = "", runtime: dt.timedelta | None = None) -> None:
+    """Write the end of an attempt: one statement in autocommit."""
+    fields: Row = {"state": state, "finished_at": timezone.now(), "exception": exception}
+    if runtime is not None:
+        fields["runtime"] = runtime
+    _update(_dispatches().filter(task_id=task_id), fields)
+
+
+def on_task_revoked(
+    sender: Any = None,
+    request: Any = None,
+    terminated: bool = False,
+    signum: Any = None,
+    expired: bool = False,
+    **kwargs: Any,
+) -> None:
+    task_id = getattr(request, "id", None)
+    if not task_id or not enabled():
+        return
+    reason = "expired" if expired else (f"terminated (signal {signum})" if terminated else "revoked")
+    with guarded(f"recording the revocation of {task_id}"):
+        _update(
+            _dispatches().filter(task_id=task_id).exclude(state__in=[State.SUCCESS, State.FAILURE]),
+            {"state": State.REVOKED, "finished_at": timezone.now(), "exception": reason},
+        )
+
+
+def on_task_rejected(sender: Any = None, message: Any = None, exc: Any = None, **kwargs: Any) -> None:
+    task_id = (getattr(message, "headers", None) or {}).get("id")
+    if task_id and enabled():
+        with guarded(f"recording the rejection of {task_id}"):
+            finish(task_id, State.REJECTED, f"rejected: {exc!r}" if exc else "rejected")
+
+
+def on_task_unknown(
+    sender: Any = None, name: str | None = None, id: str | None = None, exc: Any = None, **kwargs: Any
+) -> None:
+    if id and enabled():
+        with guarded(f"recording the unknown task {id}"):
+            finish(id, State.REJECTED, f"unknown task {name!r}")

@@ -1,0 +1,31 @@
+"""Staleness: snapshots of rows at dispatch, the judgement at start, pending work.
+
+- :mod:`~taskops.staleness.snapshot`: per-field digests of an instance, from memory;
+- :mod:`~taskops.staleness.judge`: lag and drift of one attempt (a pure function);
+- :mod:`~taskops.staleness.pending`: queued dispatches judged against the database now.
+"""
+
+from __future__ import annotations
+
+from taskops.staleness.judge import (
+    DRIFT_ORDER,
+    RefVerdict,
+    StaleObjectError,
+    StartVerdict,
+    compare,
+    judge_start,
+    worst,
+)
+from taskops.staleness.pending import PendingVerdict, judge_pending
+
+__all__ = [
+    "DRIFT_ORDER",
+    "PendingVerdict",
+    "RefVerdict",
+    "StaleObjectError",
+    "StartVerdict",
+    "compare",
+    "judge_pending",
+    "judge_start",
+    "worst",
+]

@@ -1,0 +1,108 @@
+"""The judgement at a task's start: lag and per-ref drift, a pure function.
+
+Input: the message's ``taskops`` header (the digests taken at dispatch), the
+rows the Task base fetched, and times. No query, no side effect: the Task
+base (:mod:`taskops.celery`) decides what to do with the verdict and the
+recorder writes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+from django.db.models import Model
+
+from taskops.models import Drift
+from taskops.staleness import snapshot
+from taskops.wire import ModelRef, TaskopsHeader
+
+#: Worse drifts sort later: the worst over a dispatch's refs is its drift.
+DRIFT_ORDER = {Drift.PENDING: 0, Drift.UNCHANGED: 1, Drift.CHANGED: 2, Drift.MISSING: 3}
+
+
+class StaleObjectError(RuntimeError):
+    """A referenced row changed since dispatch and the task says ``on_stale="fail"``."""
+
+
+def worst(drifts: Iterable[str]) -> Drift:
+    """The worst of some drifts; no refs at all means nothing could be stale."""
+    return max((Drift(value) for value in drifts), key=DRIFT_ORDER.__getitem__, default=Drift.UNCHANGED)
+
+
+def compare(before: snapshot.Snapshot | None, instance: Model | None) -> tuple[Drift, list[str]]:
+    """Drift of one row: ``before`` is its snapshot at dispatch (None: not known)."""
+    if instance is None:
+        return Drift.MISSING, []
+    if before is None:
+        return Drift.PENDING, []
+    changed = snapshot.changed_fields(before, snapshot.take(instance))
+    return (Drift.CHANGED if changed else Drift.UNCHANGED), changed
+
+
+@attrs.frozen
+class RefVerdict:
+    label: str
+    pk: Any
+    argument: str
+    digests: dict[str, str]
+    drift: Drift
+    changed_fields: list[str]
+    likely_race: bool
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.pk}"
+
+
+@attrs.frozen
+class StartVerdict:
+    started_at: dt.datetime
+    lag: dt.timedelta | None
+    drift: Drift
+    likely_race: bool
+    refs: list[RefVerdict]
+
+    @property
+    def changed(self) -> list[RefVerdict]:
+        return [ref for ref in self.refs if ref.drift == Drift.CHANGED]
+
+    @property
+    def missing(self) -> list[RefVerdict]:
+        return [ref for ref in self.refs if ref.drift == Drift.MISSING]
+
+
+def judge_start(
+    header: TaskopsHeader | None,
+    objects: dict[ModelRef, Model | None],
+    started_at: dt.datetime,
+    eta: dt.datetime | None = None,
+) -> StartVerdict:
+    """Lag and per-ref drift of one attempt (no query).
+
+    ``objects`` maps the refs the Task base fetched to their rows (None: gone);
+    a ref of the header that was not fetched (the task stopped first) stays
+    ``pending``. Lag is ``started_at`` minus the later of enqueue time and ETA.
+    """
+    refs: list[RefVerdict] = []
+    in_transaction = header is not None and header.in_transaction
+    if header is not None:
+        for ref in header.refs:
+            key = ModelRef(ref.label, ref.pk)
+            drift, changed = compare(ref.digests or None, objects[key]) if key in objects else (Drift.PENDING, [])
+            race = drift == Drift.MISSING and in_transaction
+            refs.append(RefVerdict(ref.label, ref.pk, ref.argument, ref.digests, drift, changed, race))
+    else:  # published without recording: only missing rows can be told
+        for index, (key, instance) in enumerate(objects.items()):
+            drift, changed = compare(None, instance)
+            refs.append(RefVerdict(key.label, key.pk, f"ref[{index}]", {}, drift, changed, False))
+    enqueued_at = header.enqueued_at if header is not None else None
+    due = max((moment for moment in (enqueued_at, eta) if moment is not None), default=None)
+    return StartVerdict(
+        started_at=started_at,
+        lag=(started_at - due) if due is not None else None,
+        drift=worst(ref.drift for ref in refs),
+        likely_race=any(ref.likely_race for ref in refs),
+        refs=refs,
+    )

@@ -1,0 +1,225 @@
+"""Decoding: kombu's ``application/json`` decoder, replaced by one that never
+raises for a semantic problem and never touches the database.
+
+The worker decodes in its main process and drops a message whose decoder
+raises, so an unknown class, a disallowed model or a payload over the limits
+becomes an :class:`~taskops.wire.envelopes.Invalid` placeholder, and the Task
+base raises :class:`~taskops.wire.errors.CodecError` when the task starts.
+Model envelopes become placeholders, fetched later (:func:`taskops.wire.resolve`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import IntegerField, Model
+
+from taskops.wire.envelopes import (
+    ATTRS,
+    INVALID,
+    MODEL,
+    MODELS,
+    AttrsPlaceholder,
+    Invalid,
+    RefListPlaceholder,
+    RefPlaceholder,
+)
+from taskops.wire.errors import CodecError, short
+from taskops.wire.limits import Limits, current_limits, cut_too_deep, installed_model, measure, too_big
+from taskops.wire.refs import ModelRef, json_pk
+from taskops.wire.registry import attrs_registry
+from taskops.wire.walk import collect_refs
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _decode_uuid(value: Any) -> Any:
+    if not isinstance(value, dict) or value.keys() != {"hex"}:
+        raise ValueError("expected {'hex': str}")
+    return uuid.UUID(hex=_text(value["hex"]))
+
+
+#: kombu's own markers, decoded by functions that check their input's type.
+_KOMBU_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": lambda value: dt.datetime.fromisoformat(_text(value)),
+    "date": lambda value: dt.datetime.fromisoformat(_text(value)).date(),
+    "time": lambda value: dt.time.fromisoformat(_text(value)),
+    "decimal": lambda value: decimal.Decimal(_text(value)),
+    "uuid": _decode_uuid,
+    "bytes": lambda value: _text(value).encode("utf-8"),
+    "base64": lambda value: base64.b64decode(_text(value).encode("ascii"), validate=True),
+}
+
+
+class _Decoder:
+    """The ``object_hook`` of one ``loads`` call (it counts refs per message)."""
+
+    __slots__ = ("limits", "refs_left")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.refs_left = limits.max_refs
+
+    def hook(self, obj: dict[str, Any]) -> Any:
+        if len(obj) != 2 or "__type__" not in obj or "__value__" not in obj:
+            return obj
+        marker, value = obj["__type__"], obj["__value__"]
+        if not isinstance(marker, str):
+            return Invalid(f"type marker must be a string, got {short(marker)}")
+        handler = _TASKOPS_DECODERS.get(marker)
+        if handler is not None:
+            return handler(self, value)
+        if marker == INVALID:
+            return Invalid(value[:500] if isinstance(value, str) else "invalid value")
+        kombu_decoder = _KOMBU_DECODERS.get(marker)
+        if kombu_decoder is None:
+            return Invalid(f"unknown type marker {short(marker)}")
+        try:
+            return kombu_decoder(value)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            return Invalid(f"bad {marker} value {short(value)}: {exc}")
+
+    def model(self, value: Any) -> RefPlaceholder | Invalid:
+        if not isinstance(value, dict) or value.keys() != {"model", "pk"}:
+            return Invalid(f"{MODEL}: expected {{'model': str, 'pk': int | str}}, got {short(value)}")
+        model = self.model_class(value["model"], MODEL)
+        if isinstance(model, Invalid):
+            return model
+        if not self.take_refs(1):
+            return self.too_many_refs()
+        pk = normal_pk(model, value["pk"])
+        if isinstance(pk, Invalid):
+            return pk
+        return RefPlaceholder(ModelRef(model._meta.label_lower, pk))
+
+    def models(self, value: Any) -> RefListPlaceholder | Invalid:
+        if not isinstance(value, dict) or value.keys() != {"model", "pks"} or not isinstance(value["pks"], list):
+            return Invalid(f"{MODELS}: expected {{'model': str, 'pks': [int | str, ...]}}, got {short(value)}")
+        model = self.model_class(value["model"], MODELS)
+        if isinstance(model, Invalid):
+            return model
+        if not self.take_refs(len(value["pks"])):
+            return self.too_many_refs()
+        pks = []
+        for pk in value["pks"]:
+            normal = normal_pk(model, pk)
+            if isinstance(normal, Invalid):
+                return normal
+            pks.append(normal)
+        return RefListPlaceholder(model._meta.label_lower, tuple(pks))
+
+    def attrs(self, value: Any) -> AttrsPlaceholder | Invalid:
+        if not isinstance(value, dict) or value.keys() != {"class", "data"} or not isinstance(value["class"], str):
+            return Invalid(f"{ATTRS}: expected {{'class': str, 'data': ...}}, got {short(value)}")
+        name = value["class"]
+        cls = attrs_registry.lookup(name)
+        if cls is None:
+            why = "registered twice" if name in attrs_registry.conflicts else "not registered"
+            return Invalid(f"{ATTRS}: class {short(name)} is {why}")
+        return AttrsPlaceholder(cls, name, value["data"])
+
+    def model_class(self, label: Any, marker: str) -> type[Model] | Invalid:
+        if not isinstance(label, str) or label.count(".") != 1:
+            return Invalid(f"{marker}: model label must look like 'app_label.modelname', got {short(label)}")
+        model = installed_model(label)
+        if model is None:
+            return Invalid(f"{marker}: model {short(label)} is not installed")
+        allowed = self.limits.allowed_models
+        if allowed is not None and model._meta.label_lower not in allowed:
+            return Invalid(f"{marker}: model {model._meta.label_lower!r} is not allowed (TASKOPS['ALLOWED_MODELS'])")
+        return model
+
+    def take_refs(self, count: int) -> bool:
+        self.refs_left -= count
+        return self.refs_left >= 0
+
+    def too_many_refs(self) -> Invalid:
+        return Invalid(f"more than {self.limits.max_refs} model references in one message (TASKOPS['MAX_REFS'])")
+
+
+_TASKOPS_DECODERS: dict[str, Callable[[_Decoder, Any], Any]] = {
+    MODEL: _Decoder.model,
+    MODELS: _Decoder.models,
+    ATTRS: _Decoder.attrs,
+}
+
+
+def normal_pk(model: type[Model], pk: Any) -> Any:
+    """The pk as the model's field reads it, back in JSON form: ``"7"`` and ``7`` are one ref."""
+    if type(pk) is str and "\x00" in pk:  # PostgreSQL refuses NUL in any query
+        return Invalid(f"pk of {model._meta.label_lower} must not contain NUL characters, got {short(pk)}")
+    if type(pk) is not int and type(pk) is not str:
+        return Invalid(f"pk of {model._meta.label_lower} must be an int or a str, got {short(pk)}")
+    try:
+        return _pk_reader(model)(pk)
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        return Invalid(f"{short(pk)} is not a valid pk for {model._meta.label_lower}")
+
+
+@functools.cache  # keyed by installed model classes only (the decoder checked the label)
+def _pk_reader(model: type[Model]) -> Callable[[Any], Any]:
+    """A function from a wire pk to its JSON form; raises for a pk the field refuses."""
+    field = model._meta.pk
+    assert field is not None  # every installed concrete model has one
+    if not isinstance(field, IntegerField):
+
+        def read_other(pk: Any) -> Any:
+            value = field.to_python(pk)
+            field.run_validators(value)
+            return json_pk(value)
+
+        return read_other
+    # Integer pks, the common case: the field's range, read once (Django takes it from the backend).
+    low = max((v.limit_value for v in field.validators if isinstance(v, MinValueValidator)), default=None)
+    high = min((v.limit_value for v in field.validators if isinstance(v, MaxValueValidator)), default=None)
+
+    def read_int(pk: Any) -> Any:
+        value = pk if type(pk) is int else field.to_python(pk)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError("out of range")
+        return value
+
+    return read_int
+
+
+def loads(payload: str | bytes | bytearray | memoryview) -> Any:
+    """Decode a message body; semantic problems become :class:`Invalid` placeholders.
+
+    Raises only when ``payload`` is not JSON text at all.
+    """
+    if isinstance(payload, memoryview):
+        payload = payload.tobytes()
+    text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+    limits = current_limits()
+    too_deep, nodes = measure(text, limits)
+    if nodes > limits.max_nodes:
+        text = too_big(text, nodes, limits)
+    elif too_deep:
+        text = cut_too_deep(text, limits.max_depth)
+    return json.loads(text, object_hook=_Decoder(limits).hook)
+
+
+def decode(payload: str | bytes | bytearray | memoryview) -> Any:
+    """Decode strictly: the value with placeholders for refs and attrs objects, or :class:`CodecError`.
+
+    Never touches the database; :func:`taskops.wire.resolve` fetches the refs.
+    """
+    try:
+        value = loads(payload)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CodecError(f"not JSON: {exc}") from exc
+    collect_refs(value, set(), root="$")
+    return value

@@ -1,0 +1,76 @@
+"""The envelopes taskops adds to kombu's JSON, and the placeholders decoding yields.
+
+Each placeholder knows its own envelope (``__json__``, which kombu's encoder
+honours), so decoded arguments that are sent on unchanged (a chain's next
+step, a retry) encode back to exactly what arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from taskops.wire.refs import ModelRef
+
+MODEL = "taskops.model"
+MODELS = "taskops.models"
+ATTRS = "taskops.attrs"
+#: Never produced by the encoder: what the decoder puts where it refused a subtree.
+INVALID = "taskops.invalid"
+
+
+def envelope(marker: str, value: Any) -> dict[str, Any]:
+    """kombu's ``{"__type__": marker, "__value__": value}``."""
+    return {"__type__": marker, "__value__": value}
+
+
+@attrs.frozen
+class RefPlaceholder:
+    """A ``taskops.model`` envelope, not fetched yet."""
+
+    ref: ModelRef
+
+    def __json__(self) -> dict[str, Any]:
+        return envelope(MODEL, {"model": self.ref.label, "pk": self.ref.pk})
+
+
+@attrs.frozen
+class RefListPlaceholder:
+    """A ``taskops.models`` envelope, not fetched yet."""
+
+    label: str
+    pks: tuple[Any, ...]
+
+    @property
+    def refs(self) -> list[ModelRef]:
+        return [ModelRef(self.label, pk) for pk in self.pks]
+
+    def __json__(self) -> dict[str, Any]:
+        return envelope(MODELS, {"model": self.label, "pks": list(self.pks)})
+
+
+@attrs.frozen
+class AttrsPlaceholder:
+    """A ``taskops.attrs`` envelope: structured once its refs are fetched."""
+
+    cls: type
+    name: str
+    data: Any
+
+    def __json__(self) -> dict[str, Any]:
+        return envelope(ATTRS, {"class": self.name, "data": self.data})
+
+
+@attrs.frozen
+class Invalid:
+    """Something on the wire that must not be decoded; using it raises ``error``."""
+
+    error: str
+
+    def __json__(self) -> dict[str, Any]:
+        return envelope(INVALID, self.error)
+
+
+#: Every placeholder type: what :func:`taskops.wire.resolve` replaces.
+PLACEHOLDERS = (RefPlaceholder, RefListPlaceholder, AttrsPlaceholder, Invalid)

@@ -1,0 +1,131 @@
+"""The ``taskops`` message header: what the worker needs to judge staleness alone.
+
+One frozen class writes it (:meth:`TaskopsHeader.to_message`) and reads it
+(:meth:`TaskopsHeader.from_request`); nothing else touches the raw header.
+Version 1 on the wire::
+
+    {"v": 1, "enqueued_at": "<ISO 8601>", "tx": <bool>,
+     "refs": [[<label>, <pk>, <argument path>, {<field>: <digest>}], ...]}
+
+Reading never raises: a header of another version, or a field that is not
+what version 1 says, is kept as a problem (``problems``) for the recorder to
+store on the row, and the parts that could be read are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+from django.utils import timezone
+
+from taskops.wire.errors import short
+
+#: Name of the message header.
+HEADER = "taskops"
+#: The version this code writes and reads.
+VERSION = 1
+#: Longest argument path kept (the ``ObjectRef.argument`` column).
+ARGUMENT_CHARS = 255
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An aware datetime from a datetime or ISO 8601 text (naive means UTC); None for nothing."""
+    if not value:
+        return None
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt.UTC)
+
+
+@attrs.frozen
+class HeaderRef:
+    """One referenced row as the publisher saw it."""
+
+    label: str
+    pk: Any
+    argument: str
+    digests: dict[str, str]
+
+
+@attrs.frozen
+class TaskopsHeader:
+    """The header of one message; ``problems`` says what could not be read."""
+
+    enqueued_at: dt.datetime | None
+    in_transaction: bool
+    refs: tuple[HeaderRef, ...]
+    version: int = VERSION
+    problems: tuple[str, ...] = ()
+
+    def to_message(self) -> dict[str, Any]:
+        """The header as it goes on the wire (JSON-native values only)."""
+        return {
+            "v": self.version,
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "tx": self.in_transaction,
+            "refs": [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs],
+        }
+
+    @classmethod
+    def from_request(cls, request: Any) -> TaskopsHeader | None:
+        """The header of a Celery request (or message headers); None when the message has none."""
+        value = getattr(request, HEADER, None)
+        headers = getattr(request, "headers", None)
+        if value is None and isinstance(headers, dict):
+            value = headers.get(HEADER)
+        if value is None and isinstance(request, dict):
+            value = request.get(HEADER)
+        return None if value is None else cls.from_message(value)
+
+    @classmethod
+    def from_message(cls, value: Any) -> TaskopsHeader:
+        """Read a raw header value; never raises."""
+        if not isinstance(value, dict):
+            return cls(None, False, (), problems=(f"taskops header is a {type(value).__name__}, not an object",))
+        version = value.get("v")
+        if version != VERSION:
+            # Another version's fields may mean other things: use none of them.
+            problem = f"taskops header version {short(version)} is not understood (this worker reads {VERSION})"
+            return cls(None, False, (), version=version if isinstance(version, int) else -1, problems=(problem,))
+        problems: list[str] = []
+        try:
+            enqueued_at = parse_time(value.get("enqueued_at"))
+        except (TypeError, ValueError):
+            problems.append(f"enqueued_at {short(value.get('enqueued_at'))} is not a time")
+            enqueued_at = None
+        tx = value.get("tx", False)
+        if not isinstance(tx, bool):
+            problems.append(f"tx {short(tx)} is not a boolean")
+            tx = False
+        return cls(enqueued_at, tx, tuple(_read_refs(value.get("refs"), problems)), problems=tuple(problems))
+
+
+def _read_refs(value: Any, problems: list[str]) -> list[HeaderRef]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"refs {short(value)} is not a list")
+        return []
+    refs = []
+    for index, item in enumerate(value):
+        ref = _read_ref(item)
+        if ref is None:
+            problems.append(f"refs[{index}] {short(item)} is not [label, pk, argument, digests]")
+        else:
+            refs.append(ref)
+    return refs
+
+
+def _read_ref(item: Any) -> HeaderRef | None:
+    if not isinstance(item, list) or len(item) != 4:
+        return None
+    label, pk, argument, digests = item
+    if not isinstance(label, str) or label.count(".") != 1 or "\x00" in label:
+        return None
+    if isinstance(pk, bool) or not isinstance(pk, int | str) or (isinstance(pk, str) and "\x00" in pk):
+        return None
+    if not isinstance(argument, str) or not isinstance(digests, dict | None):
+        return None
+    clean = {str(k): str(v) for k, v in (digests or {}).items() if isinstance(k, str) and isinstance(v, str)}
+    return HeaderRef(label, pk, argument[:ARGUMENT_CHARS], clean)
