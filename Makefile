@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
 
 help:
 	@echo "make run    - install, migrate, demo data, then web + worker + beat + demo traffic"
-	@echo "make test   - install dev dependencies, then ruff, mypy and pytest"
+	@echo "make test   - install dev dependencies, then ruff, import-linter, mypy and pytest"
 	@echo "make bench  - benchmarks"
 	@echo "make clean  - remove var/ (database, broker folders, logs)"
 
@@ -47,6 +47,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .

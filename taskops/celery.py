@@ -21,7 +21,7 @@ from celery.result import AsyncResult as CeleryAsyncResult
 from celery.utils.log import get_task_logger
 from django.db.models import Model
 
-from taskops.models import Drift, MissingPolicy, StalePolicy
+from taskops.models import Drift, MissingPolicy, StalePolicy, State
 from taskops.recording import record_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import task_skipped
@@ -62,7 +62,7 @@ __all__ = [
 logger = get_task_logger(__name__)
 
 #: The state a task is left in when a policy chose not to run it.
-SKIPPED = "SKIPPED"
+SKIPPED = State.SKIPPED
 #: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
 SKIP_CHECK_INTERVAL = 1.0
 

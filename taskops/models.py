@@ -3,7 +3,6 @@ model instance that the task's arguments referenced."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.apps import apps
@@ -160,16 +159,6 @@ class Dispatch(models.Model):
         from django_celery_results.models import TaskResult
 
         return TaskResult.objects.filter(task_id=self.task_id).first()
-
-    def decoded_args(self) -> list[Any]:
-        """The stored args as JSON data (envelopes left as they are)."""
-        value = json.loads(self.args or "[]")
-        return value if isinstance(value, list) else [value]
-
-    def decoded_kwargs(self) -> dict[str, Any]:
-        """The stored kwargs as JSON data (envelopes left as they are)."""
-        value = json.loads(self.kwargs or "{}")
-        return value if isinstance(value, dict) else {}
 
 
 class ObjectRef(models.Model):

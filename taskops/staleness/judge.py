@@ -99,10 +99,12 @@ def judge_start(
             refs.append(RefVerdict(key.label, key.pk, f"ref[{index}]", {}, drift, changed, False))
     enqueued_at = header.enqueued_at if header is not None else None
     due = max((moment for moment in (enqueued_at, eta) if moment is not None), default=None)
+    # A header that could not be read judged nothing: "not checked", never "unchanged".
+    unreadable = header is not None and bool(header.problems) and not refs
     return StartVerdict(
         started_at=started_at,
         lag=(started_at - due) if due is not None else None,
-        drift=worst(ref.drift for ref in refs),
+        drift=Drift.PENDING if unreadable else worst(ref.drift for ref in refs),
         likely_race=any(ref.likely_race for ref in refs),
         refs=refs,
     )
