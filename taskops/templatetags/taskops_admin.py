@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from taskops import display
+from taskops.admin import display
 from taskops.models import Dispatch
 
 register = template.Library()

@@ -23,7 +23,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django_celery_results.models import TaskResult
 
-from taskops.display import (
+from taskops.admin.display import (
     ArgumentPrinter,
     Linker,
     ObjectLink,
@@ -35,8 +35,8 @@ from taskops.display import (
     pretty_json,
     state_badge,
 )
+from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.models import Dispatch, ObjectRef
-from taskops.paginator import EstimatedCountPaginator
 
 #: Characters of a current or old field value shown on the detail page.
 VALUE_CHARS = 160

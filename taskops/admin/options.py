@@ -29,12 +29,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from taskops import dashboard as dashboard_data
-from taskops.display import Linker, drift_badge, format_duration, refs_prefetch, state_badge
-from taskops.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter, search_dispatches
+from taskops.admin.dashboard import queries as dashboard_data
+from taskops.admin.detail import detail_context, history_page, history_rows, history_target
+from taskops.admin.display import Linker, drift_badge, format_duration, refs_prefetch, state_badge
+from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter, search_dispatches
+from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.models import Dispatch
-from taskops.paginator import EstimatedCountPaginator
-from taskops.views import detail_context, history_page, history_rows, history_target
 
 #: Refs listed per changelist row before "+N more".
 REFS_SHOWN = 3

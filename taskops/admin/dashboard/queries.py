@@ -24,7 +24,7 @@ from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from taskops.display import refs_prefetch
+from taskops.admin.display import refs_prefetch
 from taskops.models import Dispatch, Drift, State
 
 #: States of work waiting to run: the backlog.

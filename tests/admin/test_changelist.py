@@ -20,8 +20,8 @@ from django_celery_results.models import TaskResult
 
 from demo.models import Answer, Question
 from taskops.admin import DispatchAdmin
+from taskops.admin.paginator import EstimatedCountPaginator, table_row_estimate
 from taskops.models import Dispatch, Drift, State
-from taskops.paginator import EstimatedCountPaginator, table_row_estimate
 from tests.factories import attrs_envelope, make_dispatch, model_envelope, models_envelope
 from tests.testapp.models import Book
 
@@ -233,7 +233,7 @@ def test_table_estimate_only_on_postgresql() -> None:
 def test_object_links_match_reverse_for_awkward_primary_keys() -> None:
     from django.contrib import admin
 
-    from taskops.display import Linker
+    from taskops.admin.display import Linker
 
     linker = Linker(admin.site, None)
     for pk in ["42", "a b/c_d?e#f", "ünï%cödé"]:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.models import Question
-from taskops import dashboard
+from taskops.admin.dashboard import queries as dashboard
 from taskops.models import Dispatch, Drift, ObjectRef, State
 from tests.factories import make_dispatch
 
