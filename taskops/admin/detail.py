@@ -1,7 +1,10 @@
-"""Context for the dispatch detail page and the per-object history.
+"""What the dispatch detail page shows beyond the row: refs now, timeline, workflow.
 
-The views themselves are ``DispatchAdmin`` methods (``taskops.admin``): they
-check permissions and render; the functions here gather what they show.
+``DispatchAdmin.get_detail_context`` assembles the page from these parts.
+Cost, whatever the arguments: one query for the refs, one per referenced
+model class for the current rows, one for parent and root, one each for the
+children and the re-dispatches (capped at ``RELATED_LIMIT``), and one for the
+TaskResult.
 """
 
 from __future__ import annotations
@@ -12,30 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from django.contrib.admin.utils import quote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Model
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
-from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django_celery_results.models import TaskResult
 
-from taskops.admin.display import (
-    ArgumentPrinter,
-    Linker,
-    ObjectLink,
-    URLPatterns,
-    drift_badge,
-    format_duration,
-    format_time,
-    parse_json,
-    pretty_json,
-    state_badge,
-)
-from taskops.admin.paginator import EstimatedCountPaginator
+from taskops.admin.display import format_duration
+from taskops.admin.links import Linker, ObjectLink
 from taskops.models import Dispatch, ObjectRef
 
 #: Characters of a current or old field value shown on the detail page.
@@ -152,18 +139,6 @@ def timeline(dispatch: Dispatch) -> list[Moment]:
     ]
 
 
-def dispatch_url(admin_site_name: str, dispatch: Dispatch) -> str:
-    return reverse(f"{admin_site_name}:taskops_dispatch_change", args=[quote(dispatch.pk)])
-
-
-def result_url(admin_site_name: str, result: TaskResult) -> str | None:
-    """The TaskResult's own admin page, when django-celery-results' admin is registered."""
-    try:
-        return reverse(f"{admin_site_name}:django_celery_results_taskresult_change", args=[quote(result.pk)])
-    except NoReverseMatch:
-        return None
-
-
 @attrs.frozen
 class Related:
     """Other dispatches of the same workflow, by task id (no foreign keys)."""
@@ -188,106 +163,6 @@ def related(dispatch: Dispatch) -> Related:
     )
 
 
-def detail_context(admin_site_name: str, linker: Linker, dispatch: Dispatch) -> dict[str, Any]:
-    """Everything the detail page shows beyond the ``Dispatch`` row itself."""
-    refs = list(ObjectRef.objects.filter(dispatch=dispatch).select_related("content_type").order_by("pk"))
-    printer = ArgumentPrinter(linker, refs)
-    args, kwargs = parse_json(dispatch.args), parse_json(dispatch.kwargs)
-    result = TaskResult.objects.filter(task_id=dispatch.task_id).first()
-    return {
-        "dispatch": dispatch,
-        "args_html": printer.render(args) if not isinstance(args, str) else None,
-        "kwargs_html": printer.render(kwargs) if not isinstance(kwargs, str) else None,
-        "ref_rows": ref_rows(refs, linker),
-        "timeline": timeline(dispatch),
-        "lag_text": format_duration(dispatch.lag),
-        "runtime_text": format_duration(dispatch.runtime),
-        "task_result": result,
-        "task_result_text": pretty_json(parse_json(result.result)) if result and result.result else "",
-        "task_result_url": result_url(admin_site_name, result) if result else None,
-        "related": related(dispatch),
-    }
-
-
-@attrs.frozen
-class HistoryTarget:
-    """The object a history page is about: its label, its current row, its links."""
-
-    content_type: ContentType
-    object_pk: str
-    link: ObjectLink
-    instance: Model | None
-
-
-def history_target(linker: Linker, content_type: ContentType, object_pk: str, latest_repr: str) -> HistoryTarget:
-    """The object now (or None if gone or not installed), linked to its admin page."""
-    model = content_type.model_class()
-    instance = None
-    if model is not None and model._meta.pk is not None:
-        try:
-            instance = model._default_manager.filter(pk=model._meta.pk.to_python(object_pk)).first()
-        except (ValidationError, ValueError):
-            instance = None
-    text = str(instance) if instance is not None else latest_repr
-    return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance)
-
-
-#: What a history row shows: the ref's own columns, and its dispatch's.
-HISTORY_FIELDS = [
-    "dispatch_id",
-    "argument",
-    "object_repr",
-    "drift",
-    "changed_fields",
-    "likely_race",
-    *(f"dispatch__{name}" for name in ("task_id", "task_name", "state", "enqueued_at", "lag", "worker")),
-]
-
-
-def history_page(request: HttpRequest, content_type: ContentType, object_pk: str, per_page: int) -> Any:
-    """One page of the object's refs with their dispatches, newest dispatch first (only the shown columns).
-
-    Newest is the highest dispatch id: rows are written when the task is
-    published, so ids follow enqueue order, and the ``(content_type,
-    object_pk, -dispatch)`` index then serves the page directly: an object
-    referenced by 100,000 dispatches pages as fast as one referenced by ten,
-    where sorting by ``enqueued_at`` would join and sort them all.
-    """
-    refs = (
-        ObjectRef.objects.filter(content_type=content_type, object_pk=object_pk)
-        .select_related("dispatch")
-        .only(*HISTORY_FIELDS)
-        .order_by("-dispatch_id")
-    )
-    paginator = EstimatedCountPaginator(refs, per_page)
-    return paginator.get_page(request.GET.get("p"))
-
-
-@attrs.frozen
-class HistoryRow:
-    """One line of an object's history, its cells ready to print (pages show many)."""
-
-    ref: ObjectRef
-    dispatch: Dispatch
-    url: str | None
-    state: SafeString
-    enqueued: str
-    lag: str
-    drift: SafeString
-
-
-def history_rows(admin_site_name: str, refs: Iterable[ObjectRef]) -> list[HistoryRow]:
-    """The page's refs as rows; the dispatch links cost one ``reverse`` in all."""
-    patterns = URLPatterns()
-    return [
-        HistoryRow(
-            ref=ref,
-            dispatch=ref.dispatch,
-            url=patterns.url(f"{admin_site_name}:taskops_dispatch_change", ref.dispatch_id),
-            state=state_badge(ref.dispatch.state),
-            enqueued=format_time(ref.dispatch.enqueued_at),
-            lag=format_duration(ref.dispatch.lag),
-            drift=drift_badge(ref.drift, likely_race=ref.likely_race, changed_fields=ref.changed_fields or ()),
-        )
-        for ref in refs
-    ]
+def refs_of(dispatch: Dispatch) -> list[ObjectRef]:
+    """The dispatch's refs in argument order, their content types joined (one query)."""
+    return list(ObjectRef.objects.filter(dispatch=dispatch).select_related("content_type").order_by("pk"))

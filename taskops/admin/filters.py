@@ -1,70 +1,41 @@
-"""Changelist filters and search for dispatches.
+"""The changelist's filters: task, queue, drift (and the race), lag band.
 
 Every filter offers static choices (Celery's registry, the configured
 queues, fixed bands): none of them scans the table for ``DISTINCT`` values,
-which on a million rows would cost more than the page itself.
+which on a million rows would cost more than the page itself. Each filters
+on an indexed column of ``Dispatch``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from celery import current_app
 from django.contrib import admin
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from taskops.models import Dispatch, Drift, ObjectRef
+from taskops.admin.celery_names import configured_queue_names, registered_task_names
+from taskops.models import Drift
 
-#: Task names that Celery registers for itself, never dispatched by an app.
-CELERY_BUILTIN_PREFIX = "celery."
-
-
-@functools.cache
-def discover_tasks() -> None:
-    """Import the apps' task modules once per process, as a worker does at start.
-
-    A web process imports a tasks module only when something dispatches from
-    it, so without this the registry would miss tasks nobody used yet.
-    """
-    current_app.loader.import_default_modules()
-
-
-def registered_task_names() -> list[str]:
-    """The task names the Celery app knows, without Celery's own: the choices, no query."""
-    discover_tasks()
-    return sorted(name for name in current_app.tasks if not name.startswith(CELERY_BUILTIN_PREFIX))
-
-
-def configured_queue_names() -> list[str]:
-    """Queues named by the Celery configuration: the default, ``task_queues``, ``task_routes``."""
-    conf = current_app.conf
-    names = {conf.task_default_queue}
-    for queue in conf.task_queues or ():
-        names.add(getattr(queue, "name", str(queue)))
-    routes = conf.task_routes
-    for route in routes.values() if isinstance(routes, dict) else ():
-        if isinstance(route, dict) and route.get("queue"):
-            names.add(str(route["queue"]))
-    return sorted(name for name in names if name)
+#: The drift filter's value for a likely race: a missing row whose dispatch had the in-transaction hazard.
+LIKELY_RACE = "race"
+#: The lag filter's value for dispatches that have not started (no lag yet).
+NOT_STARTED = "none"
 
 
 class StaticChoicesFilter(admin.SimpleListFilter):
     """A filter on one field whose choices come from code, not from the table."""
 
+    #: The ``Dispatch`` field filtered on.
     field_name = ""
-
-    def choices_values(self) -> Iterable[str]:
-        raise NotImplementedError
+    #: Where the choices come from: a function of no arguments, cheap (each changelist page calls it).
+    choices_from: Callable[[], Iterable[str]]
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        values = list(self.choices_values())
+        values = list(self.choices_from())
         current = self.value()
         if current and current not in values:  # a value from a link stays visible and selected
             values.append(current)
@@ -81,9 +52,7 @@ class TaskNameFilter(StaticChoicesFilter):
     title = _("task")
     parameter_name = "task"
     field_name = "task_name"
-
-    def choices_values(self) -> Iterable[str]:
-        return registered_task_names()
+    choices_from = staticmethod(registered_task_names)
 
 
 class QueueFilter(StaticChoicesFilter):
@@ -92,9 +61,7 @@ class QueueFilter(StaticChoicesFilter):
     title = _("queue")
     parameter_name = "queue"
     field_name = "queue"
-
-    def choices_values(self) -> Iterable[str]:
-        return configured_queue_names()
+    choices_from = staticmethod(configured_queue_names)
 
 
 class DriftFilter(admin.SimpleListFilter):
@@ -105,16 +72,16 @@ class DriftFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [
-            ("changed", _("Any changed")),
-            ("missing", _("Any missing")),
-            ("race", _("Likely race")),
-            ("unchanged", _("Unchanged")),
-            ("pending", _("Not checked yet")),
+            (Drift.CHANGED, _("Any changed")),
+            (Drift.MISSING, _("Any missing")),
+            (LIKELY_RACE, _("Likely race")),
+            (Drift.UNCHANGED, _("Unchanged")),
+            (Drift.PENDING, _("Not checked yet")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        if value == "race":
+        if value == LIKELY_RACE:
             return queryset.filter(likely_race=True)
         if value in Drift.values:
             return queryset.filter(drift=value)
@@ -138,11 +105,11 @@ class LagBandFilter(admin.SimpleListFilter):
     parameter_name = "lag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [(key, label) for key, label, _low, _high in LAG_BANDS] + [("none", _("not started"))]
+        return [(key, label) for key, label, _low, _high in LAG_BANDS] + [(NOT_STARTED, _("not started"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        if value == "none":
+        if value == NOT_STARTED:
             return queryset.filter(lag__isnull=True)
         for key, _label, low, high in LAG_BANDS:
             if value == key:
@@ -151,38 +118,3 @@ class LagBandFilter(admin.SimpleListFilter):
                 if high is not None:
                     queryset = queryset.filter(lag__lt=high)
         return queryset
-
-
-# --- search --------------------------------------------------------------------
-
-#: ``app_label.model:pk``, e.g. ``demo.question:42``.
-OBJECT_TERM = re.compile(r"^(?P<app>\w+)\.(?P<model>\w+):(?P<pk>\S+)$")
-
-
-def search_dispatches(queryset: QuerySet[Dispatch], term: str, models: Iterable[type[Any]] = ()) -> QuerySet[Dispatch]:
-    """Dispatches matching a search term, each clause on an index.
-
-    ``demo.question:42`` finds dispatches that referenced that object; any
-    other single word matches a task id exactly, a task name (registered
-    names containing it, or the exact name), or an object pk of one of
-    ``models`` (the models the admin site shows).
-    """
-    term = term.strip()
-    if not term:
-        return queryset
-    match = OBJECT_TERM.match(term)
-    if match:
-        try:
-            content_type = ContentType.objects.get_by_natural_key(match["app"].lower(), match["model"].lower())
-        except ContentType.DoesNotExist:
-            return queryset.none()
-        refs = ObjectRef.objects.filter(content_type=content_type, object_pk=match["pk"])
-        return queryset.filter(pk__in=refs.values("dispatch_id"))
-    lowered = term.lower()
-    task_names = [name for name in registered_task_names() if lowered in name.lower()]
-    condition = Q(task_id=term) | Q(task_name=term) | Q(task_name__in=task_names)
-    if not any(char.isspace() for char in term):
-        content_types = ContentType.objects.get_for_models(*models).values() if models else []
-        refs = ObjectRef.objects.filter(content_type__in=[ct.pk for ct in content_types], object_pk=term)
-        condition |= Q(pk__in=refs.values("dispatch_id"))
-    return queryset.filter(condition)

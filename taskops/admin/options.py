@@ -1,17 +1,24 @@
-"""Admin registrations of taskops: dispatches, their detail, per-object history, dashboard.
+"""``DispatchAdmin``: the Dispatch changelist, its detail page, and its own views.
 
-``DispatchAdmin`` is read-only (rows are written by the recorder), built to
-stay fast on millions of rows: no full ``COUNT(*)`` (``EstimatedCountPaginator``),
-filters with static choices, refs prefetched in one query per page.
-Its custom views follow the admin's own pattern: prepended to
-``get_urls()``, wrapped in ``admin_site.admin_view``, an explicit permission
-check first, context from ``admin_site.each_context``.
+Read-only (rows are written by the recorder) and built to stay fast on
+millions of rows: no full ``COUNT(*)`` (``EstimatedCountPaginator``), filters
+with static choices, refs prefetched in one query per page.
+
+Its pages follow the admin's own pattern, so a project overrides them the
+way it overrides Django's: custom views are prepended to ``get_urls()``,
+wrapped in ``admin_site.admin_view``, and start with a permission check;
+their context is ``admin_site.each_context``, then an overridable
+``get_*_context`` method, then ``extra_context`` (merged last); their
+templates are a class attribute or, when it is None, the first found of
+``admin/<app>/<model>/<name>``, ``admin/<app>/<name>``, ``admin/<name>``.
+
+This module adds no query of its own: each page costs what the modules it
+draws on say (changelist, detail, history, dashboard).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
@@ -25,31 +32,25 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from taskops.admin.dashboard import queries as dashboard_data
-from taskops.admin.detail import detail_context, history_page, history_rows, history_target
-from taskops.admin.display import Linker, drift_badge, format_duration, refs_prefetch, state_badge
-from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter, search_dispatches
+from taskops.admin import detail, history
+from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
+from taskops.admin.changelist import DispatchChangeList, refs_cell
+from taskops.admin.dashboard import queries, table
+from taskops.admin.display import drift_badge, format_duration, state_badge
+from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
+from taskops.admin.links import Linker
 from taskops.admin.paginator import EstimatedCountPaginator
+from taskops.admin.search import search_dispatches
 from taskops.models import Dispatch
-
-#: Refs listed per changelist row before "+N more".
-REFS_SHOWN = 3
 
 if TYPE_CHECKING:
     BaseAdmin = admin.ModelAdmin[Dispatch]
 else:
     BaseAdmin = admin.ModelAdmin
-
-
-class DispatchChangeList(ChangeList):
-    """The changelist's rows come with their refs: one extra query per page, whatever the rows and refs."""
-
-    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
-        return super().get_queryset(request, exclude_parameters).prefetch_related(refs_prefetch())
 
 
 @admin.register(Dispatch)
@@ -77,15 +78,19 @@ class DispatchAdmin(BaseAdmin):
     paginator = EstimatedCountPaginator
     fields = ["task_id", "task_name", "state"]
 
-    #: Templates, easy to override per project.
-    change_list_template = "admin/taskops/dispatch/change_list.html"
-    change_form_template = "admin/taskops/dispatch/change_form.html"
-    dashboard_template = "admin/taskops/dispatch/dashboard.html"
-    object_history_template = "admin/taskops/dispatch/object_history.html"
+    #: The dashboard's template; None: the first found of ``admin/taskops/dispatch/dashboard.html``,
+    #: ``admin/taskops/dashboard.html``, ``admin/dashboard.html`` (``get_template_names``).
+    dashboard_template: str | None = None
+    #: The per-object task history's template; None: the first found of
+    #: ``admin/taskops/dispatch/object_task_history.html``, ``admin/taskops/object_task_history.html``,
+    #: ``admin/object_task_history.html``. (Django's ``object_history_template`` stays Django's.)
+    object_task_history_template: str | None = None
     #: Seconds between the dashboard's refreshes.
     dashboard_refresh_seconds = 3
-    #: Dispatches per page of an object's history.
+    #: Dispatches per page of an object's task history.
     history_per_page = 50
+    #: Refs listed per changelist row before "+N more".
+    refs_per_row = 3
 
     class Media:
         css = {"all": ["taskops/admin.css"]}
@@ -99,20 +104,18 @@ class DispatchAdmin(BaseAdmin):
         return False
 
     def check_view_permission(self, request: HttpRequest) -> None:
-        """Every taskops view starts here: ``view_dispatch`` (or change) or 403."""
+        """Every taskops view starts here: ``view_dispatch`` (or change) or 403; then, as Django's views
+        do, the request says which admin site it is on (``{% url %}`` reverses within it)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        request.current_app = self.admin_site.name
 
-    # --- changelist ---
+    # --- shared by every page ---
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return DispatchChangeList
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
-    ) -> tuple[QuerySet[Dispatch], bool]:
-        """Task id, task name or object (``demo.question:42`` or a pk); see ``search_dispatches``."""
-        return search_dispatches(queryset, search_term, models=list(self.admin_site._registry)), False
+    def url(self, name: str, *args: Any) -> str:
+        """The URL of one of this admin's views (``changelist``, ``dashboard``, ...) on this admin site."""
+        info = self.opts.app_label, self.opts.model_name
+        return reverse("{}:{}_{}_{}".format(self.admin_site.name, *info, name), args=args)
 
     def linker(self, request: HttpRequest) -> Linker:
         """Object links for this request, cached on it (one per page, many rows)."""
@@ -121,6 +124,36 @@ class DispatchAdmin(BaseAdmin):
             linker = Linker(self.admin_site, request)
             request._taskops_linker = linker  # type: ignore[attr-defined]
         return linker
+
+    def get_template_names(self, template: str | None, name: str) -> list[str]:
+        """``template`` when set, else Django's fallback list for ``name``: this model's, this app's, the admin's."""
+        if template:
+            return [template]
+        app_label, model_name = self.opts.app_label, self.opts.model_name
+        return [f"admin/{app_label}/{model_name}/{name}", f"admin/{app_label}/{name}", f"admin/{name}"]
+
+    def render_page(
+        self,
+        request: HttpRequest,
+        templates: list[str],
+        context: dict[str, Any],
+        extra_context: dict[str, Any] | None,
+    ) -> TemplateResponse:
+        """One of this admin's own pages: the site's context, the page's, then ``extra_context``."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts, **context, **(extra_context or {})}
+        return TemplateResponse(request, templates, context)
+
+    # --- changelist ---
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        """The changelist class: rows come with their refs (one query per page)."""
+        return DispatchChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
+    ) -> tuple[QuerySet[Dispatch], bool]:
+        """Task id, task name or object (``demo.question:42`` or a pk); see ``search_dispatches``."""
+        return search_dispatches(queryset, search_term, models=list(self.admin_site._registry)), False
 
     @admin.display(description=_("task"), ordering="task_name")
     def task(self, obj: Dispatch) -> SafeString:
@@ -147,27 +180,22 @@ class DispatchAdmin(BaseAdmin):
         changed = [name for ref in obj.refs.all() for name in (ref.changed_fields or [])]
         return drift_badge(obj.drift, likely_race=obj.likely_race, changed_fields=changed)
 
-    def refs_display(self, obj: Dispatch, request: HttpRequest | None = None) -> SafeString:
-        refs = list(obj.refs.all())
-        linker = self.linker(request) if request is not None else Linker(self.admin_site, None)
-        shown = format_html_join(mark_safe("<br>"), "{}", ((linker.ref_link(ref).html(),) for ref in refs[:REFS_SHOWN]))
-        more = len(refs) - REFS_SHOWN
-        if more > 0:
-            return format_html('{}<br><span class="taskops-quiet">+{} more</span>', shown, more)
-        return shown
+    @admin.display(description=_("objects"))
+    def refs_display(self, obj: Dispatch) -> SafeString:
+        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
+        return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        """``refs`` needs the request (permissions decide which objects link): bind it here."""
+        """``refs_display`` needs the request (permissions decide which objects link): bind it here."""
 
         @admin.display(description=_("objects"))
         def refs(obj: Dispatch) -> SafeString:
-            return self.refs_display(obj, request)
+            return refs_cell(obj, self.linker(request), self.refs_per_row)
 
         return [refs if column == "refs_display" else column for column in super().get_list_display(request)]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra = {"dashboard_url": self.url("dashboard"), **(extra_context or {})}
-        return super().changelist_view(request, extra)
+        return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})
 
     # --- detail (the read-only change view) ---
 
@@ -181,93 +209,105 @@ class DispatchAdmin(BaseAdmin):
         obj: Dispatch | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context.update(detail_context(self.admin_site.name, self.linker(request), obj))
-            context["dashboard_url"] = self.url("dashboard")
+            # Django has merged the view's extra_context into context already,
+            # and it must win: the detail's keys only fill in what is missing.
+            for key, value in self.get_detail_context(request, obj).items():
+                context.setdefault(key, value)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_detail_context(self, request: HttpRequest, obj: Dispatch) -> dict[str, Any]:
+        """What the detail page shows beyond the row: arguments, refs now, timeline, result, workflow."""
+        linker = self.linker(request)
+        refs = detail.refs_of(obj)
+        printer = ArgumentPrinter(linker, refs)
+        result = obj.task_result
+        return {
+            "dispatch": obj,
+            "args_html": printer.render_stored(obj.args),
+            "kwargs_html": printer.render_stored(obj.kwargs),
+            "ref_rows": detail.ref_rows(refs, linker),
+            "timeline": detail.timeline(obj),
+            "lag_text": format_duration(obj.lag),
+            "runtime_text": format_duration(obj.runtime),
+            "task_result": result,
+            "task_result_text": pretty_json(parse_json(result.result)) if result and result.result else "",
+            "task_result_url": linker.model_change_url(type(result), result.pk) if result else None,
+            "related": detail.related(obj),
+            "dashboard_url": self.url("dashboard"),
+        }
 
     # --- custom views ---
 
-    def url(self, name: str, *args: Any) -> str:
-        """The URL of one of this admin's views, on this admin site."""
-        return reverse(f"{self.admin_site.name}:taskops_dispatch_{name}", args=args)
-
     def get_urls(self) -> list[URLPattern]:
+        """The dashboard and the per-object task history, before the admin's own URLs."""
         info = self.opts.app_label, self.opts.model_name
         wrap = self.admin_site.admin_view
         return [
             path("dashboard/", wrap(self.dashboard_view), name="{}_{}_dashboard".format(*info)),
             path(
                 "object-history/<int:content_type_id>/<path:object_pk>/",
-                wrap(self.object_history_view),
+                wrap(self.object_task_history_view),
                 name="{}_{}_object_history".format(*info),
             ),
             *super().get_urls(),
         ]
 
-    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        """Live figures for a window; htmx polls re-render only the ``panel`` partial."""
+    def dashboard_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Live figures for a window; an htmx poll re-renders only the ``panel`` partial."""
         self.check_view_permission(request)
-        request.current_app = self.admin_site.name
-        window = dashboard_data.get_window(request.GET.get("window"))
-        dashboard, sort = dashboard_data.collect(window, sort=request.GET.get("sort"))
-        context = {
-            **self.admin_site.each_context(request),
+        templates = self.get_template_names(self.dashboard_template, "dashboard.html")
+        if getattr(request, "htmx", False):
+            templates = [f"{name}#panel" for name in templates]
+        return self.render_page(request, templates, self.get_dashboard_context(request), extra_context)
+
+    def get_dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
+        """The figures for the requested window, the per-task table in the requested order, their links."""
+        window = queries.get_window(request.GET.get("window"))
+        dashboard = queries.collect(window)
+        tasks, sort = table.sort_rows(dashboard.tasks, request.GET.get("sort"))
+        return {
             "title": _("Task dashboard"),
-            "opts": self.opts,
             "dashboard": dashboard,
+            "tasks": tasks,
             "sort": sort,
-            "window_links": self.window_links(request, window.key),
-            "sort_columns": self.sort_columns(request, sort),
+            "window_links": table.window_links(request.GET, window.key),
+            "sort_columns": table.sort_columns(request.GET, sort),
             "refresh_seconds": self.dashboard_refresh_seconds,
             "changelist_url": self.url("changelist"),
             "linker": self.linker(request),
         }
-        template = self.dashboard_template
-        if getattr(request, "htmx", False):
-            template = f"{template}#panel"
-        return TemplateResponse(request, template, context)
 
-    def window_links(self, request: HttpRequest, current: str) -> list[dict[str, Any]]:
-        """The window chooser: one link per window, keeping the sort."""
-        links = []
-        for key, window in dashboard_data.WINDOWS.items():
-            query = {"window": key, **({"sort": request.GET["sort"]} if request.GET.get("sort") else {})}
-            links.append({"label": window.label, "url": "?" + urlencode(query), "current": key == current})
-        return links
-
-    def sort_columns(self, request: HttpRequest, sort: str) -> list[dict[str, Any]]:
-        """Headers of the per-task table: label, the link that sorts by it, the current direction."""
-        window = request.GET.get("window", dashboard_data.DEFAULT_WINDOW)
-        columns = []
-        for key, label in dashboard_data.COLUMN_LABELS.items():
-            direction = "desc" if sort == f"-{key}" else "asc" if sort == key else ""
-            next_sort = key if direction == "desc" else f"-{key}"
-            url = "?" + urlencode({"window": window, "sort": next_sort})
-            columns.append({"key": key, "label": label, "url": url, "direction": direction})
-        return columns
-
-    def object_history_view(self, request: HttpRequest, content_type_id: int, object_pk: str) -> HttpResponse:
+    def object_task_history_view(
+        self,
+        request: HttpRequest,
+        content_type_id: int,
+        object_pk: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         """Every dispatch that referenced one object, newest first."""
         self.check_view_permission(request)
-        request.current_app = self.admin_site.name
         try:
             content_type = ContentType.objects.get_for_id(content_type_id)
         except ContentType.DoesNotExist as error:
             raise Http404(_("No such content type.")) from error
-        object_pk = unquote(object_pk)
-        page = history_page(request, content_type, object_pk, self.history_per_page)
-        latest_repr = next((ref.object_repr for ref in page.object_list if ref.object_repr), "")
-        target = history_target(self.linker(request), content_type, object_pk, latest_repr)
-        context = {
-            **self.admin_site.each_context(request),
+        templates = self.get_template_names(self.object_task_history_template, "object_task_history.html")
+        context = self.get_object_task_history_context(request, content_type, unquote(object_pk))
+        return self.render_page(request, templates, context, extra_context)
+
+    def get_object_task_history_context(
+        self, request: HttpRequest, content_type: ContentType, object_pk: str
+    ) -> dict[str, Any]:
+        """The object, and one page of the dispatches that referenced it with their drift."""
+        linker = self.linker(request)
+        page = history.history_page(content_type, object_pk, self.history_per_page, request.GET.get("p"))
+        target = history.history_target(linker, content_type, object_pk, page.object_list)
+        return {
             "title": _("Task history: %(object)s") % {"object": target.link.label},
-            "opts": self.opts,
             "target": target,
             "page": page,
-            "rows": history_rows(self.admin_site.name, page.object_list),
+            "rows": history.history_rows(linker, page.object_list),
             "paginator": page.paginator,
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
             "changelist_url": self.url("changelist"),
             "dashboard_url": self.url("dashboard"),
         }
-        return TemplateResponse(request, self.object_history_template, context)
