@@ -17,7 +17,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from taskops import display
+from taskops.admin import display
+from taskops.admin.links import Linker
 from taskops.models import Dispatch
 
 register = template.Library()
@@ -75,21 +76,17 @@ def percent(value: float | None) -> str:
 
 @register.filter
 def state_badge(state: str) -> SafeString:
+    """``{{ dispatch.state|state_badge }}``: the state as a coloured label."""
     return display.state_badge(state)
 
 
 @register.simple_tag
 def drift_badge(drift: str, likely_race: bool = False, changed_fields: Any = ()) -> SafeString:
+    """``{% drift_badge ref.drift ref.likely_race ref.changed_fields %}``: drift as a label, fields named."""
     return display.drift_badge(drift, likely_race=likely_race, changed_fields=changed_fields or ())
 
 
-@register.filter
-def get(mapping: Any, key: Any) -> Any:
-    """``{{ urls|get:dispatch.pk }}``: a value of a dict by a key from the template."""
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
 @register.simple_tag
-def ref_html(linker: display.Linker, ref: Any) -> SafeString:
+def ref_html(linker: Linker, ref: Any) -> SafeString:
     """A ref as "Question #42 - first words…", linked, with its history link."""
     return linker.ref_link(ref).html()

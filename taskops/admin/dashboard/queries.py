@@ -1,5 +1,10 @@
 """The numbers behind the dashboard, computed with a handful of bounded queries.
 
+Cost, whatever the table's size: about a dozen queries on PostgreSQL, each
+bounded by an index or a limit (elsewhere, percentiles add two per task name
+and two for the totals); the staleness judge reads at most
+``PENDING_JUDGE_LIMIT`` waiting dispatches.
+
 Window figures (dispatched, lag, drift, failures, charts) read only the rows
 enqueued in the window, through the ``enqueued_at`` index. "Now" figures
 (running, backlog, oldest pending) read only unfinished rows, through the
@@ -11,9 +16,8 @@ that fetches two rows.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -24,8 +28,10 @@ from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from taskops.display import refs_prefetch
+from taskops.admin.dashboard.charts import Chart, bucket_starts, lag_chart, throughput_chart
+from taskops.admin.links import refs_prefetch
 from taskops.models import Dispatch, Drift, State
+from taskops.staleness import judge_pending
 
 #: States of work waiting to run: the backlog.
 WAITING_STATES = [State.PENDING, State.RECEIVED, State.RETRY]
@@ -146,14 +152,30 @@ class Figures:
         return rate(self.missing, self.checked)
 
 
+def figures(window_row: Mapping[str, Any], now_row: Mapping[str, Any], lag: LagStats) -> Figures:
+    """Figures from a row of the window aggregates and one of the "now" aggregates (either may be empty)."""
+    return Figures(
+        dispatched=window_row.get("dispatched", 0),
+        running=now_row.get("running", 0),
+        pending=now_row.get("pending", 0),
+        failures=window_row.get("failures", 0),
+        checked=window_row.get("checked", 0),
+        changed=window_row.get("changed", 0),
+        missing=window_row.get("missing", 0),
+        lag=lag,
+    )
+
+
 @attrs.frozen
 class TaskRow:
+    """One task name's line of the per-task table."""
+
     task_name: str
     figures: Figures
 
 
-#: Aggregates of the window query, shared by the totals and the per-task table.
 def window_aggregates() -> dict[str, Any]:
+    """Aggregates of the window query, shared by the totals and the per-task table."""
     return {
         "dispatched": Count("id"),
         "failures": Count("id", filter=Q(state=State.FAILURE)),
@@ -164,83 +186,12 @@ def window_aggregates() -> dict[str, Any]:
 
 
 def now_aggregates() -> dict[str, Any]:
+    """Aggregates of the unfinished work, shared by the totals and the per-task table."""
     return {
         "running": Count("id", filter=Q(state=State.STARTED)),
         "pending": Count("id", filter=Q(state__in=WAITING_STATES)),
         "oldest": Min("enqueued_at", filter=Q(state__in=WAITING_STATES)),
     }
-
-
-@attrs.frozen
-class Bar:
-    """One bucket of a chart, in SVG user units."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-    title: str
-
-
-@attrs.frozen
-class Chart:
-    """A small bar chart with an optional line, ready for an inline ``<svg>``."""
-
-    width: int
-    height: int
-    bars: list[Bar]
-    #: ``points`` of a ``<polyline>`` (may be empty).
-    line: str
-    peak_label: str
-    start_label: str
-    end_label: str
-
-
-CHART_WIDTH = 600
-CHART_HEIGHT = 110
-
-
-def bucket_starts(window: Window, now: dt.datetime) -> list[dt.datetime]:
-    """The start of every bucket from the window's start to now, in the current time zone."""
-    start = timezone.localtime(now - window.span).replace(second=0, microsecond=0)
-    if window.bucket >= dt.timedelta(hours=1):
-        start = start.replace(minute=0)
-    starts = []
-    while start <= now:
-        starts.append(start)
-        start += window.bucket
-    return starts
-
-
-def make_chart(
-    starts: list[dt.datetime],
-    values: list[float],
-    title: Callable[[float], str],
-    line: list[float | None] | None = None,
-) -> Chart:
-    """Bars for ``values`` (and a line for ``line``) scaled to the larger peak."""
-    peak = max([*values, *(value for value in line or [] if value is not None), 0.0])
-    scale = (CHART_HEIGHT - 4) / peak if peak else 0.0
-    step = CHART_WIDTH / max(len(starts), 1)
-    bars = []
-    for index, (start, value) in enumerate(zip(starts, values, strict=True)):
-        height = value * scale
-        label = f"{timezone.localtime(start):%H:%M}: {title(value)}"
-        bars.append(Bar(index * step + 1, CHART_HEIGHT - height, max(step - 2, 1), height, label))
-    points = " ".join(
-        f"{index * step + step / 2:.1f},{CHART_HEIGHT - value * scale:.1f}"
-        for index, value in enumerate(line or [])
-        if value is not None
-    )
-    return Chart(
-        width=CHART_WIDTH,
-        height=CHART_HEIGHT,
-        bars=bars,
-        line=points,
-        peak_label=title(peak),
-        start_label=f"{timezone.localtime(starts[0]):%H:%M}" if starts else "",
-        end_label=f"{timezone.localtime(starts[-1]):%H:%M}" if starts else "",
-    )
 
 
 def seconds(value: dt.timedelta | float | None) -> float | None:
@@ -252,13 +203,9 @@ def seconds(value: dt.timedelta | float | None) -> float | None:
     return float(value) / 1_000_000
 
 
-def format_seconds(value: float) -> str:
-    return f"{value:.0f} s" if value >= 10 else f"{value:.2f} s"
-
-
 def charts(window_qs: QuerySet[Dispatch], window: Window, now: dt.datetime) -> tuple[Chart, Chart]:
     """Throughput (dispatches per bucket) and lag (max as bars, average as a line), one query."""
-    starts = bucket_starts(window, now)
+    starts = bucket_starts(window.span, window.bucket, now)
     rows = (
         window_qs.annotate(bucket=window.trunc("enqueued_at"))
         .values("bucket")
@@ -267,50 +214,40 @@ def charts(window_qs: QuerySet[Dispatch], window: Window, now: dt.datetime) -> t
     )
     by_start = {row["bucket"].timestamp(): dict(row) for row in rows if row["bucket"] is not None}
     found: list[dict[str, Any]] = [by_start.get(start.timestamp(), {}) for start in starts]
-    unit = _("per min") if window.bucket < dt.timedelta(hours=1) else _("per h")
-    throughput = make_chart(starts, [float(row.get("count", 0)) for row in found], lambda v: f"{v:.0f} {unit}")
+    throughput = throughput_chart(starts, [float(row.get("count", 0)) for row in found], window.bucket)
     lag_max = [seconds(row.get("lag_max")) or 0.0 for row in found]
     lag_avg = [seconds(row.get("lag_avg")) for row in found]
-    return throughput, make_chart(starts, lag_max, format_seconds, line=lag_avg)
+    return throughput, lag_chart(starts, lag_max, lag_avg)
 
 
 @attrs.frozen
 class PendingPanel:
-    """ "Pending work that would run on stale data", when the judge is available."""
+    """ "Pending work that would run on stale data": the stale verdicts among the oldest waiting dispatches."""
 
-    available: bool
-    verdicts: list[Any] = attrs.Factory(list)
-    judged: int = 0
-
-
-def load_judge() -> Callable[[QuerySet[Dispatch]], list[Any]] | None:
-    """``taskops.staleness.judge_pending``, or None where that module is not installed."""
-    try:
-        module = importlib.import_module("taskops.staleness")
-    except ImportError:
-        return None
-    judge: Callable[[QuerySet[Dispatch]], list[Any]] | None = getattr(module, "judge_pending", None)
-    return judge
+    #: ``judge_pending``'s verdicts (``.dispatch``, ``.drift``, ``.refs``), stale ones only.
+    verdicts: list[Any]
+    #: How many waiting dispatches were judged.
+    judged: int
 
 
 def pending_stale() -> PendingPanel:
     """The oldest pending dispatches, judged; only the stale verdicts are shown."""
-    judge = load_judge()
-    if judge is None:
-        return PendingPanel(available=False)
     oldest = Dispatch.objects.filter(state__in=WAITING_STATES).order_by("enqueued_at")
     pks = list(oldest.values_list("pk", flat=True)[:PENDING_JUDGE_LIMIT])
-    verdicts = judge(Dispatch.objects.filter(pk__in=pks).order_by("enqueued_at"))
+    verdicts = judge_pending(Dispatch.objects.filter(pk__in=pks).order_by("enqueued_at"))
     stale = [verdict for verdict in verdicts if verdict.drift in (Drift.CHANGED, Drift.MISSING)]
-    return PendingPanel(available=True, verdicts=stale[:PENDING_SHOWN_LIMIT], judged=len(pks))
+    return PendingPanel(verdicts=stale[:PENDING_SHOWN_LIMIT], judged=len(pks))
 
 
 @attrs.frozen
 class Dashboard:
+    """Everything the dashboard shows for one window, at one moment."""
+
     window: Window
     now: dt.datetime
     totals: Figures
     oldest_pending_age: dt.timedelta | None
+    #: Per task, in task name order.
     tasks: list[TaskRow]
     throughput: Chart
     lag_chart: Chart
@@ -348,89 +285,30 @@ def per_task(window_qs: QuerySet[Dispatch]) -> list[TaskRow]:
             )
         else:
             lag = LagStats()
-        current = now_rows.get(name, {})
-        figures = Figures(
-            dispatched=row.get("dispatched", 0),
-            running=current.get("running", 0),
-            pending=current.get("pending", 0),
-            failures=row.get("failures", 0),
-            checked=row.get("checked", 0),
-            changed=row.get("changed", 0),
-            missing=row.get("missing", 0),
-            lag=lag,
-        )
-        rows.append(TaskRow(name, figures))
+        rows.append(TaskRow(name, figures(row, now_rows.get(name, {}), lag)))
     return rows
 
 
-#: Sortable columns of the per-task table: query-string key -> sort key.
-SORT_KEYS: Mapping[str, Callable[[TaskRow], Any]] = {
-    "task": lambda row: row.task_name,
-    "dispatched": lambda row: row.figures.dispatched,
-    "running": lambda row: row.figures.running,
-    "pending": lambda row: row.figures.pending,
-    "failures": lambda row: row.figures.failures,
-    "changed": lambda row: row.figures.changed_rate or -1.0,
-    "missing": lambda row: row.figures.missing_rate or -1.0,
-    "p50": lambda row: seconds(row.figures.lag.p50) or -1.0,
-    "p95": lambda row: seconds(row.figures.lag.p95) or -1.0,
-    "max": lambda row: seconds(row.figures.lag.max) or -1.0,
-}
-#: Column headers of the per-task table, in order.
-COLUMN_LABELS: Mapping[str, Any] = {
-    "task": _("task"),
-    "dispatched": _("dispatched"),
-    "running": _("running"),
-    "pending": _("pending"),
-    "p50": _("lag p50"),
-    "p95": _("lag p95"),
-    "max": _("lag max"),
-    "changed": _("changed"),
-    "missing": _("missing"),
-    "failures": _("failures"),
-}
-DEFAULT_SORT = "-dispatched"
-
-
-def sort_rows(rows: Iterable[TaskRow], sort: str | None) -> tuple[list[TaskRow], str]:
-    """Rows sorted by a ``SORT_KEYS`` column, ``-`` for descending; returns the sort used."""
-    sort = sort if sort and sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
-    key = SORT_KEYS[sort.lstrip("-")]
-    ordered = sorted(rows, key=lambda row: row.task_name)
-    return sorted(ordered, key=key, reverse=sort.startswith("-")), sort
-
-
-def collect(window: Window, *, now: dt.datetime | None = None, sort: str | None = None) -> tuple[Dashboard, str]:
-    """Everything the dashboard shows for ``window``; returns it and the sort used."""
+def collect(window: Window, *, now: dt.datetime | None = None) -> Dashboard:
+    """Everything the dashboard shows for ``window``."""
     now = now or timezone.now()
     window_qs = Dispatch.objects.filter(enqueued_at__gte=now - window.span)
     totals: dict[str, Any] = window_qs.aggregate(**window_aggregates())
     current: dict[str, Any] = Dispatch.objects.filter(state__in=ACTIVE_STATES).aggregate(**now_aggregates())
-    tasks, used_sort = sort_rows(per_task(window_qs), sort)
     throughput, lag_chart = charts(window_qs, window, now)
     stale = (
         window_qs.filter(drift__in=[Drift.CHANGED, Drift.MISSING])
         .prefetch_related(refs_prefetch())
         .order_by("-enqueued_at")[:RECENT_STALE_LIMIT]
     )
-    dashboard = Dashboard(
+    return Dashboard(
         window=window,
         now=now,
-        totals=Figures(
-            dispatched=totals["dispatched"],
-            running=current["running"],
-            pending=current["pending"],
-            failures=totals["failures"],
-            checked=totals["checked"],
-            changed=totals["changed"],
-            missing=totals["missing"],
-            lag=lag_stats(window_qs),
-        ),
+        totals=figures(totals, current, lag_stats(window_qs)),
         oldest_pending_age=now - current["oldest"] if current["oldest"] else None,
-        tasks=tasks,
+        tasks=per_task(window_qs),
         throughput=throughput,
         lag_chart=lag_chart,
         recent_stale=list(stale),
         pending=pending_stale(),
     )
-    return dashboard, used_sort

@@ -1,4 +1,4 @@
-"""Every taskops view asks for ``view_dispatch`` (or change); nothing leaks without it."""
+"""Every taskops view asks for ``view_dispatch`` (or change); nothing leaks without it; nothing is edited."""
 
 from __future__ import annotations
 
@@ -124,3 +124,20 @@ def test_ref_links_only_to_models_the_user_may_view(client: Client, dispatch: Di
     assert f'href="{change_url}"' in with_permission
     ct = ContentType.objects.get_for_model(Question)
     assert reverse("admin:taskops_dispatch_object_history", args=[ct.pk, question.pk]) in without
+
+
+def test_dispatches_cannot_be_added_or_changed(admin_client: Client, dispatch: Dispatch) -> None:
+    assert admin_client.get(reverse("admin:taskops_dispatch_add")).status_code == 403
+    response = admin_client.post(
+        reverse("admin:taskops_dispatch_change", args=[dispatch.pk]), {"task_name": "evil", "state": "SUCCESS"}
+    )
+    dispatch.refresh_from_db()
+    assert response.status_code == 403
+    assert dispatch.task_name == "demo.tasks.moderate_answer"
+
+
+def test_superuser_can_delete_a_dispatch(admin_client: Client, dispatch: Dispatch) -> None:
+    response = admin_client.post(reverse("admin:taskops_dispatch_delete", args=[dispatch.pk]), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Dispatch.objects.filter(pk=dispatch.pk).exists()

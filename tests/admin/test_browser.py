@@ -27,7 +27,7 @@ from taskops.models import Drift
 from tests.conftest import WorkerProcess
 from tests.factories import make_dispatch, seed_showcase
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TASKOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

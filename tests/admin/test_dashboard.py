@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
-import types
 from typing import Any
 
 import attrs
@@ -16,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.models import Question
-from taskops import dashboard
+from taskops.admin.dashboard import queries
 from taskops.models import Dispatch, Drift, ObjectRef, State
 from tests.factories import make_dispatch
 
@@ -51,7 +49,7 @@ def test_window_figures(question: Question) -> None:
     make_dispatch(question, state=State.PENDING, enqueued_at=now - 30 * SECOND)
     make_dispatch(question, enqueued_at=now - dt.timedelta(hours=3))  # outside 1 h
 
-    board, _sort = dashboard.collect(dashboard.WINDOWS["1h"], now=now)
+    board = queries.collect(queries.WINDOWS["1h"], now=now)
 
     totals = board.totals
     assert totals.dispatched == 8
@@ -70,12 +68,12 @@ def test_lag_percentiles_interpolate_like_percentile_cont(question: Question) ->
         make_dispatch(question, enqueued_at=now - MINUTE, lag=seconds * SECOND)
     make_dispatch(question, state=State.PENDING, enqueued_at=now - MINUTE)  # no lag: not counted
 
-    stats = dashboard.lag_stats(Dispatch.objects.all())
+    stats = queries.lag_stats(Dispatch.objects.all())
 
     assert stats.p50 == dt.timedelta(seconds=5.5)
     assert stats.p95 == dt.timedelta(seconds=9.55)
     assert stats.max == 10 * SECOND
-    assert dashboard.lag_stats(Dispatch.objects.filter(pk__lt=0)) == dashboard.LagStats()
+    assert queries.lag_stats(Dispatch.objects.filter(pk__lt=0)) == queries.LagStats()
 
 
 def test_per_task_table_and_its_sorting(admin_client: Client, question: Question) -> None:
@@ -115,7 +113,7 @@ def test_charts_bucket_the_window(question: Question) -> None:
         make_dispatch(question, enqueued_at=now - 10 * MINUTE, lag=2 * SECOND)
     make_dispatch(question, enqueued_at=now - 5 * MINUTE, lag=6 * SECOND)
 
-    board, _sort = dashboard.collect(dashboard.WINDOWS["15m"], now=now)
+    board = queries.collect(queries.WINDOWS["15m"], now=now)
 
     heights = [bar.height for bar in board.throughput.bars]
     assert len(heights) == 16  # one bar a minute, both ends included
@@ -148,13 +146,13 @@ def test_htmx_request_gets_only_the_panel(admin_client: Client, question: Questi
     assert metric(html, "dispatched") == "1"
 
 
-def test_pending_panel_not_available_without_a_judge(admin_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard, "load_judge", lambda: None)
+def test_pending_panel_judges_waiting_work_with_the_staleness_judge(admin_client: Client, question: Question) -> None:
+    make_dispatch(question, state=State.PENDING)
 
     html = admin_client.get(DASHBOARD).content.decode()
 
     assert "Pending work that would run on stale data" in html
-    assert "Not available" in html
+    assert "1 pending dispatch judged: none would run on stale data." in html
 
 
 @attrs.frozen
@@ -180,9 +178,7 @@ def test_pending_panel_shows_stale_verdicts(
             FakeVerdict(fresh, Drift.UNCHANGED, []),
         ]
 
-    module = types.ModuleType("taskops.staleness")
-    module.judge_pending = judge_pending  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "taskops.staleness", module)
+    monkeypatch.setattr(queries, "judge_pending", judge_pending)
 
     html = admin_client.get(DASHBOARD).content.decode()
 

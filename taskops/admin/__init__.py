@@ -1,0 +1,20 @@
+"""The Django admin of taskops: ``DispatchAdmin`` and what its pages show.
+
+Django's admin autodiscovery imports this package; importing ``options``
+registers ``DispatchAdmin`` on the default admin site. Importing costs no
+query. The modules, by page:
+
+- ``options``: ``DispatchAdmin``, its URLs, views and override points;
+- the changelist: ``changelist``, ``filters``, ``search``, ``celery_names``
+  (filter choices), ``paginator``;
+- the detail page: ``detail``, ``arguments`` (the pretty-printed arguments);
+- an object's task history: ``history``;
+- the dashboard: ``dashboard.queries``, ``dashboard.charts``, ``dashboard.table``;
+- on every page: ``display`` (badges, durations), ``links`` (object links).
+"""
+
+from __future__ import annotations
+
+from taskops.admin.options import DispatchAdmin
+
+__all__ = ["DispatchAdmin"]

@@ -1,0 +1,113 @@
+"""An object's task history: every dispatch that referenced it, newest first.
+
+Cost per page, however many dispatches referenced the object: one query for
+the page of refs with their dispatches (on the ``(content_type, object_pk,
+-dispatch)`` index), one capped count (``EstimatedCountPaginator``), one for
+the object itself; the rows' links cost one ``reverse`` in all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page
+from django.db.models import Model
+from django.utils.safestring import SafeString
+
+from taskops.admin.display import drift_badge, format_duration, format_time, state_badge
+from taskops.admin.links import Linker, ObjectLink
+from taskops.admin.paginator import EstimatedCountPaginator
+from taskops.models import Dispatch, ObjectRef
+
+
+@attrs.frozen
+class HistoryTarget:
+    """The object a history page is about: its label, its current row, its links."""
+
+    content_type: ContentType
+    object_pk: str
+    link: ObjectLink
+    instance: Model | None
+
+
+def history_target(
+    linker: Linker, content_type: ContentType, object_pk: str, refs: Iterable[ObjectRef]
+) -> HistoryTarget:
+    """The object now (or None if gone or not installed), linked to its admin page.
+
+    Its label is its ``str()`` now, or, once it is gone, the latest one among
+    ``refs`` (what the dispatches recorded).
+    """
+    model = content_type.model_class()
+    instance = None
+    if model is not None and model._meta.pk is not None:
+        try:
+            instance = model._default_manager.filter(pk=model._meta.pk.to_python(object_pk)).first()
+        except (ValidationError, ValueError):
+            instance = None
+    text = str(instance) if instance is not None else next((ref.object_repr for ref in refs if ref.object_repr), "")
+    return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance)
+
+
+#: What a history row shows: the ref's own columns, and its dispatch's.
+HISTORY_FIELDS = [
+    "dispatch_id",
+    "argument",
+    "object_repr",
+    "drift",
+    "changed_fields",
+    "likely_race",
+    *(f"dispatch__{name}" for name in ("task_id", "task_name", "state", "enqueued_at", "lag", "worker")),
+]
+
+
+def history_page(content_type: ContentType, object_pk: str, per_page: int, number: str | None) -> Page[Any]:
+    """One page of the object's refs with their dispatches, newest dispatch first (only the shown columns).
+
+    Newest is the highest dispatch id: rows are written when the task is
+    published, so ids follow enqueue order, and the ``(content_type,
+    object_pk, -dispatch)`` index then serves the page directly: an object
+    referenced by 100,000 dispatches pages as fast as one referenced by ten,
+    where sorting by ``enqueued_at`` would join and sort them all.
+    """
+    refs = (
+        ObjectRef.objects.filter(content_type=content_type, object_pk=object_pk)
+        .select_related("dispatch")
+        .only(*HISTORY_FIELDS)
+        .order_by("-dispatch_id")
+    )
+    paginator = EstimatedCountPaginator(refs, per_page)
+    return paginator.get_page(number)
+
+
+@attrs.frozen
+class HistoryRow:
+    """One line of an object's history, its cells ready to print (pages show many)."""
+
+    ref: ObjectRef
+    dispatch: Dispatch
+    url: str | None
+    state: SafeString
+    enqueued: str
+    lag: str
+    drift: SafeString
+
+
+def history_rows(linker: Linker, refs: Iterable[ObjectRef]) -> list[HistoryRow]:
+    """The page's refs as rows, each linked to its dispatch's detail page."""
+    return [
+        HistoryRow(
+            ref=ref,
+            dispatch=ref.dispatch,
+            url=linker.model_change_url(Dispatch, ref.dispatch_id),
+            state=state_badge(ref.dispatch.state),
+            enqueued=format_time(ref.dispatch.enqueued_at),
+            lag=format_duration(ref.dispatch.lag),
+            drift=drift_badge(ref.drift, likely_race=ref.likely_race, changed_fields=ref.changed_fields or ()),
+        )
+        for ref in refs
+    ]

@@ -1,0 +1,313 @@
+"""``DispatchAdmin``: the Dispatch changelist, its detail page, and its own views.
+
+Read-only (rows are written by the recorder) and built to stay fast on
+millions of rows: no full ``COUNT(*)`` (``EstimatedCountPaginator``), filters
+with static choices, refs prefetched in one query per page.
+
+Its pages follow the admin's own pattern, so a project overrides them the
+way it overrides Django's: custom views are prepended to ``get_urls()``,
+wrapped in ``admin_site.admin_view``, and start with a permission check;
+their context is ``admin_site.each_context``, then an overridable
+``get_*_context`` method, then ``extra_context`` (merged last); their
+templates are a class attribute or, when it is None, the first found of
+``admin/<app>/<model>/<name>``, ``admin/<app>/<name>``, ``admin/<name>``.
+
+This module adds no query of its own: each page costs what the modules it
+draws on say (changelist, detail, history, dashboard).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.contrib.admin.options import ShowFacets
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from taskops.admin import detail, history
+from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
+from taskops.admin.changelist import DispatchChangeList, refs_cell
+from taskops.admin.dashboard import queries, table
+from taskops.admin.display import drift_badge, format_duration, state_badge
+from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
+from taskops.admin.links import Linker
+from taskops.admin.paginator import EstimatedCountPaginator
+from taskops.admin.search import search_dispatches
+from taskops.models import Dispatch
+
+if TYPE_CHECKING:
+    BaseAdmin = admin.ModelAdmin[Dispatch]
+else:
+    BaseAdmin = admin.ModelAdmin
+
+
+@admin.register(Dispatch)
+class DispatchAdmin(BaseAdmin):
+    """Browse dispatches; see their arguments, refs, drift and result; no editing."""
+
+    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker"]
+    list_display_links = ["task"]
+    list_filter = [
+        TaskNameFilter,
+        "state",
+        DriftFilter,
+        LagBandFilter,
+        QueueFilter,
+        "in_transaction",
+        ("enqueued_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["dispatched_by"]
+    list_per_page = 50
+    ordering = ["-enqueued_at", "-pk"]
+    search_fields = ["task_id"]  # shows the search box; get_search_results does the work
+    search_help_text = _("A task id, a task name, or an object: demo.question:42 (or just its pk).")
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    fields = ["task_id", "task_name", "state"]
+
+    #: The dashboard's template; None: the first found of ``admin/taskops/dispatch/dashboard.html``,
+    #: ``admin/taskops/dashboard.html``, ``admin/dashboard.html`` (``get_template_names``).
+    dashboard_template: str | None = None
+    #: The per-object task history's template; None: the first found of
+    #: ``admin/taskops/dispatch/object_task_history.html``, ``admin/taskops/object_task_history.html``,
+    #: ``admin/object_task_history.html``. (Django's ``object_history_template`` stays Django's.)
+    object_task_history_template: str | None = None
+    #: Seconds between the dashboard's refreshes.
+    dashboard_refresh_seconds = 3
+    #: Dispatches per page of an object's task history.
+    history_per_page = 50
+    #: Refs listed per changelist row before "+N more".
+    refs_per_row = 3
+
+    class Media:
+        css = {"all": ["taskops/admin.css"]}
+
+    # --- permissions: read-only; deleting needs the delete permission ---
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def check_view_permission(self, request: HttpRequest) -> None:
+        """Every taskops view starts here: ``view_dispatch`` (or change) or 403; then, as Django's views
+        do, the request says which admin site it is on (``{% url %}`` reverses within it)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+
+    # --- shared by every page ---
+
+    def url(self, name: str, *args: Any) -> str:
+        """The URL of one of this admin's views (``changelist``, ``dashboard``, ...) on this admin site."""
+        info = self.opts.app_label, self.opts.model_name
+        return reverse("{}:{}_{}_{}".format(self.admin_site.name, *info, name), args=args)
+
+    def linker(self, request: HttpRequest) -> Linker:
+        """Object links for this request, cached on it (one per page, many rows)."""
+        linker = getattr(request, "_taskops_linker", None)
+        if linker is None:
+            linker = Linker(self.admin_site, request)
+            request._taskops_linker = linker  # type: ignore[attr-defined]
+        return linker
+
+    def get_template_names(self, template: str | None, name: str) -> list[str]:
+        """``template`` when set, else Django's fallback list for ``name``: this model's, this app's, the admin's."""
+        if template:
+            return [template]
+        app_label, model_name = self.opts.app_label, self.opts.model_name
+        return [f"admin/{app_label}/{model_name}/{name}", f"admin/{app_label}/{name}", f"admin/{name}"]
+
+    def render_page(
+        self,
+        request: HttpRequest,
+        templates: list[str],
+        context: dict[str, Any],
+        extra_context: dict[str, Any] | None,
+    ) -> TemplateResponse:
+        """One of this admin's own pages: the site's context, the page's, then ``extra_context``."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts, **context, **(extra_context or {})}
+        return TemplateResponse(request, templates, context)
+
+    # --- changelist ---
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        """The changelist class: rows come with their refs (one query per page)."""
+        return DispatchChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
+    ) -> tuple[QuerySet[Dispatch], bool]:
+        """Task id, task name or object (``demo.question:42`` or a pk); see ``search_dispatches``."""
+        return search_dispatches(queryset, search_term, models=list(self.admin_site._registry)), False
+
+    @admin.display(description=_("task"), ordering="task_name")
+    def task(self, obj: Dispatch) -> SafeString:
+        short_id = obj.task_id[:8]
+        by = format_html(" · {}", obj.dispatched_by) if obj.dispatched_by_id else ""
+        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, short_id, by)
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj: Dispatch) -> SafeString:
+        retries = format_html(' <span class="taskops-quiet">\u00d7{}</span>', obj.attempts) if obj.retries else ""
+        return format_html("{}{}", state_badge(obj.state), retries)
+
+    @admin.display(description=_("enqueued"), ordering="enqueued_at")
+    def enqueued(self, obj: Dispatch) -> str:
+        """To the second, in the current time zone: operators compare times, not dates."""
+        return date_format(timezone.localtime(obj.enqueued_at), "Y-m-d H:i:s")
+
+    @admin.display(description=_("lag"))
+    def lag_display(self, obj: Dispatch) -> str:
+        return format_duration(obj.lag)
+
+    @admin.display(description=_("drift"))
+    def drift_summary(self, obj: Dispatch) -> SafeString:
+        changed = [name for ref in obj.refs.all() for name in (ref.changed_fields or [])]
+        return drift_badge(obj.drift, likely_race=obj.likely_race, changed_fields=changed)
+
+    @admin.display(description=_("objects"))
+    def refs_display(self, obj: Dispatch) -> SafeString:
+        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
+        return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """``refs_display`` needs the request (permissions decide which objects link): bind it here."""
+
+        @admin.display(description=_("objects"))
+        def refs(obj: Dispatch) -> SafeString:
+            return refs_cell(obj, self.linker(request), self.refs_per_row)
+
+        return [refs if column == "refs_display" else column for column in super().get_list_display(request)]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})
+
+    # --- detail (the read-only change view) ---
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Dispatch | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            # Django has merged the view's extra_context into context already,
+            # and it must win: the detail's keys only fill in what is missing.
+            for key, value in self.get_detail_context(request, obj).items():
+                context.setdefault(key, value)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_detail_context(self, request: HttpRequest, obj: Dispatch) -> dict[str, Any]:
+        """What the detail page shows beyond the row: arguments, refs now, timeline, result, workflow."""
+        linker = self.linker(request)
+        refs = detail.refs_of(obj)
+        printer = ArgumentPrinter(linker, refs)
+        result = obj.task_result
+        return {
+            "dispatch": obj,
+            "args_html": printer.render_stored(obj.args),
+            "kwargs_html": printer.render_stored(obj.kwargs),
+            "ref_rows": detail.ref_rows(refs, linker),
+            "timeline": detail.timeline(obj),
+            "lag_text": format_duration(obj.lag),
+            "runtime_text": format_duration(obj.runtime),
+            "task_result": result,
+            "task_result_text": pretty_json(parse_json(result.result)) if result and result.result else "",
+            "task_result_url": linker.model_change_url(type(result), result.pk) if result else None,
+            "related": detail.related(obj),
+            "dashboard_url": self.url("dashboard"),
+        }
+
+    # --- custom views ---
+
+    def get_urls(self) -> list[URLPattern]:
+        """The dashboard and the per-object task history, before the admin's own URLs."""
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path("dashboard/", wrap(self.dashboard_view), name="{}_{}_dashboard".format(*info)),
+            path(
+                "object-history/<int:content_type_id>/<path:object_pk>/",
+                wrap(self.object_task_history_view),
+                name="{}_{}_object_history".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Live figures for a window; an htmx poll re-renders only the ``panel`` partial."""
+        self.check_view_permission(request)
+        templates = self.get_template_names(self.dashboard_template, "dashboard.html")
+        if getattr(request, "htmx", False):
+            templates = [f"{name}#panel" for name in templates]
+        return self.render_page(request, templates, self.get_dashboard_context(request), extra_context)
+
+    def get_dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
+        """The figures for the requested window, the per-task table in the requested order, their links."""
+        window = queries.get_window(request.GET.get("window"))
+        dashboard = queries.collect(window)
+        tasks, sort = table.sort_rows(dashboard.tasks, request.GET.get("sort"))
+        return {
+            "title": _("Task dashboard"),
+            "dashboard": dashboard,
+            "tasks": tasks,
+            "sort": sort,
+            "window_links": table.window_links(request.GET, window.key),
+            "sort_columns": table.sort_columns(request.GET, sort),
+            "refresh_seconds": self.dashboard_refresh_seconds,
+            "changelist_url": self.url("changelist"),
+            "linker": self.linker(request),
+        }
+
+    def object_task_history_view(
+        self,
+        request: HttpRequest,
+        content_type_id: int,
+        object_pk: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """Every dispatch that referenced one object, newest first."""
+        self.check_view_permission(request)
+        try:
+            content_type = ContentType.objects.get_for_id(content_type_id)
+        except ContentType.DoesNotExist as error:
+            raise Http404(_("No such content type.")) from error
+        templates = self.get_template_names(self.object_task_history_template, "object_task_history.html")
+        context = self.get_object_task_history_context(request, content_type, unquote(object_pk))
+        return self.render_page(request, templates, context, extra_context)
+
+    def get_object_task_history_context(
+        self, request: HttpRequest, content_type: ContentType, object_pk: str
+    ) -> dict[str, Any]:
+        """The object, and one page of the dispatches that referenced it with their drift."""
+        linker = self.linker(request)
+        page = history.history_page(content_type, object_pk, self.history_per_page, request.GET.get("p"))
+        target = history.history_target(linker, content_type, object_pk, page.object_list)
+        return {
+            "title": _("Task history: %(object)s") % {"object": target.link.label},
+            "target": target,
+            "page": page,
+            "rows": history.history_rows(linker, page.object_list),
+            "paginator": page.paginator,
+            "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+            "changelist_url": self.url("changelist"),
+            "dashboard_url": self.url("dashboard"),
+        }
