@@ -18,12 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from demo.models import Answer, Question
 from taskops.admin import DispatchAdmin
 from taskops.models import Dispatch, Drift, State
 from taskops.paginator import EstimatedCountPaginator, table_row_estimate
 from tests.factories import attrs_envelope, make_dispatch, model_envelope, models_envelope
-from tests.testapp.models import Book
+from tests.testapp.models import Answer, Book, Question
 
 pytestmark = pytest.mark.django_db
 
@@ -113,15 +112,15 @@ def test_drift_filter(admin_client: Client, question: Question, param: str, expe
 
 
 def test_task_name_filter_offers_registered_tasks_without_scanning_the_table(admin_client: Client) -> None:
-    counted = make_dispatch(task_name="demo.tasks.count_words")
-    make_dispatch(task_name="demo.tasks.flag_comment")
+    counted = make_dispatch(task_name="tests.testapp.tasks.count_words")
+    make_dispatch(task_name="tests.testapp.tasks.flag_comment")
 
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(CHANGELIST)
-    filtered = admin_client.get(CHANGELIST, {"task": "demo.tasks.count_words"}).content.decode()
+    filtered = admin_client.get(CHANGELIST, {"task": "tests.testapp.tasks.count_words"}).content.decode()
 
     html = response.content.decode()
-    assert "?task=demo.tasks.moderate_answer" in html  # registered, never dispatched: still offered
+    assert "?task=tests.testapp.tasks.moderate_answer" in html  # registered, never dispatched: still offered
     assert "?task=celery.chord_unlock" not in html
     assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
     assert result_task_ids(filtered) == [counted.task_id[:8]]
@@ -150,8 +149,8 @@ def test_state_queue_hazard_lag_and_date_filters(admin_client: Client, question:
 
 def test_search_by_task_id_task_name_and_object(admin_client: Client, question: Question) -> None:
     other = Question.objects.create(title="Other")
-    by_question = make_dispatch(question, task_name="demo.tasks.notify_followers")
-    by_other = make_dispatch(other, task_name="demo.tasks.count_words")
+    by_question = make_dispatch(question, task_name="tests.testapp.tasks.notify_followers")
+    by_other = make_dispatch(other, task_name="tests.testapp.tasks.count_words")
     answer = Answer.objects.create(question=other, body="x")
     by_answer = make_dispatch(answer)
 
@@ -160,8 +159,8 @@ def test_search_by_task_id_task_name_and_object(admin_client: Client, question: 
 
     assert found(by_other.task_id) == {by_other.task_id[:8]}
     assert found("notify_followers") == {by_question.task_id[:8]}
-    assert found(f"demo.question:{question.pk}") == {by_question.task_id[:8]}
-    assert found(f"Demo.Answer:{answer.pk}") == {by_answer.task_id[:8]}
+    assert found(f"testapp.question:{question.pk}") == {by_question.task_id[:8]}
+    assert found(f"Testapp.Answer:{answer.pk}") == {by_answer.task_id[:8]}
     assert found(str(other.pk)) >= {by_other.task_id[:8]}
     assert found("nosuchapp.model:1") == set()
 
@@ -255,7 +254,7 @@ def test_dispatches_cannot_be_added_or_changed(admin_client: Client, question: Q
     response = admin_client.post(change_url(dispatch), {"task_name": "evil", "state": "SUCCESS"})
     dispatch.refresh_from_db()
     assert response.status_code == 403
-    assert dispatch.task_name == "demo.tasks.moderate_answer"
+    assert dispatch.task_name == "tests.testapp.tasks.moderate_answer"
 
 
 def test_superuser_can_delete_a_dispatch(admin_client: Client, question: Question) -> None:
@@ -274,7 +273,7 @@ def test_detail_pretty_prints_arguments_with_envelopes_decoded(admin_client: Cli
     answers = [Answer.objects.create(question=question, body=f"answer {i}") for i in range(2)]
     kwargs = {
         "report": attrs_envelope(
-            "demo.reports.ThreadReport",
+            "tests.testapp.reports.ThreadReport",
             {
                 "question": model_envelope(question),
                 "requested_at": {"__type__": "datetime", "__value__": "2025-01-02T03:04:05+00:00"},
@@ -291,10 +290,10 @@ def test_detail_pretty_prints_arguments_with_envelopes_decoded(admin_client: Cli
     html = admin_client.get(change_url(dispatch)).content.decode()
 
     assert f'<a href="{change_url(question)}">Question #{question.pk}</a>' in html
-    assert "demo.answer \u00d72" in html
+    assert "testapp.answer \u00d72" in html
     for answer in answers:
         assert f'<a href="{change_url(answer)}">Answer #{answer.pk}</a>' in html
-    assert '<span class="taskops-json-type">demo.reports.ThreadReport</span>' in html
+    assert '<span class="taskops-json-type">tests.testapp.reports.ThreadReport</span>' in html
     assert '<span class="taskops-json-type">datetime</span> 2025-01-02T03:04:05+00:00' in html
     assert '<span class="taskops-json-type">decimal</span> 12.50' in html
     assert '<span class="taskops-json-type">uuid</span> 0123456789abcdef0123456789abcdef' in html
@@ -325,7 +324,7 @@ def test_detail_shows_drift_with_old_and_current_values(admin_client: Client, qu
 
 
 def test_detail_shows_timeline_result_and_workflow(admin_client: Client, question: Question) -> None:
-    root = make_dispatch(question, task_name="demo.tasks.rebuild_summary")
+    root = make_dispatch(question, task_name="tests.testapp.tasks.rebuild_summary")
     dispatch = make_dispatch(
         question,
         state=State.FAILURE,
@@ -335,7 +334,7 @@ def test_detail_shows_timeline_result_and_workflow(admin_client: Client, questio
         eta=timezone.now(),
         lag=dt.timedelta(seconds=3),
     )
-    child = make_dispatch(question, task_name="demo.tasks.flag_comment", parent_id=dispatch.task_id)
+    child = make_dispatch(question, task_name="tests.testapp.tasks.flag_comment", parent_id=dispatch.task_id)
     TaskResult.objects.create(
         task_id=dispatch.task_id,
         status="FAILURE",
@@ -351,18 +350,18 @@ def test_detail_shows_timeline_result_and_workflow(admin_client: Client, questio
     assert "+3.00 s" in html  # started, after enqueue
     assert "ValueError: boom" in html
     assert "&quot;exc_type&quot;: &quot;ValueError&quot;" in html
-    assert f'<a href="{change_url(root)}">demo.tasks.rebuild_summary</a>' in html  # parent and root
-    assert f'<a href="{change_url(child)}">demo.tasks.flag_comment</a>' in html
+    assert f'<a href="{change_url(root)}">tests.testapp.tasks.rebuild_summary</a>' in html  # parent and root
+    assert f'<a href="{change_url(child)}">tests.testapp.tasks.flag_comment</a>' in html
 
 
 def test_detail_without_result_or_refs(admin_client: Client) -> None:
-    dispatch = make_dispatch(task_name="demo.tasks.count_words", args=["demo.question", 1])
+    dispatch = make_dispatch(task_name="tests.testapp.tasks.count_words", args=["testapp.question", 1])
 
     html = admin_client.get(change_url(dispatch)).content.decode()
 
     assert "No result stored for this task id" in html
     assert "The arguments referenced no model instance." in html
-    assert '<span class="taskops-json-string">&quot;demo.question&quot;</span>' in html
+    assert '<span class="taskops-json-string">&quot;testapp.question&quot;</span>' in html
 
 
 def test_detail_queries_are_bounded(
@@ -438,7 +437,7 @@ def test_dispatch_change_form_has_no_task_history_tool(admin_client: Client, que
 def test_admin_index_links_to_the_dashboard(admin_client: Client) -> None:
     html = admin_client.get(reverse("admin:index")).content.decode()
     assert f'href="{reverse("admin:taskops_dispatch_dashboard")}"' in html
-    app_html = admin_client.get(reverse("admin:app_list", args=["demo"])).content.decode()
+    app_html = admin_client.get(reverse("admin:app_list", args=["testapp"])).content.decode()
     assert "taskops-index" not in app_html
 
 
