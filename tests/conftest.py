@@ -16,8 +16,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from config.celery import app as celery_app
 from taskops import recording
+from tests.celery_app import app as celery_app
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT = 90.0
@@ -70,7 +70,7 @@ def purge_test_broker() -> None:
 
 
 def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
-    """Start ``celery -A config worker`` on the test database and broker."""
+    """Start ``celery -A tests.celery_app worker`` on the test database and broker."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     log_dir = Path(settings.VAR_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, 
         "-m",
         "celery",
         "-A",
-        "config",
+        "tests.celery_app",
         "worker",
         "--loglevel=INFO",
         f"--hostname={name}",

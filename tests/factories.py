@@ -38,7 +38,7 @@ def attrs_envelope(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def make_dispatch(
     *objects: Model,
-    task_name: str = "demo.tasks.moderate_answer",
+    task_name: str = "tests.testapp.tasks.moderate_answer",
     state: str = State.SUCCESS,
     drift: str | None = None,
     changed_fields: Iterable[str] = (),
@@ -108,7 +108,7 @@ def add_ref(dispatch: Dispatch, obj: Model, **fields: Any) -> ObjectRef:
 
 def seed_showcase() -> dict[str, Any]:
     """A small, realistic set of questions, answers and dispatches (browser tests, screenshots)."""
-    from demo.models import Answer, Comment, Question
+    from tests.testapp.models import Answer, Comment, Question
 
     now = timezone.now()
     q1 = Question.objects.create(title="Why does my task see stale data?", body="The worker reads the row too early.")
@@ -121,7 +121,7 @@ def seed_showcase() -> dict[str, Any]:
     minutes = dt.timedelta(minutes=1)
     changed = make_dispatch(
         q1,
-        task_name="demo.tasks.rebuild_summary",
+        task_name="tests.testapp.tasks.rebuild_summary",
         args=[model_envelope(q1), models_envelope([a1, a2])],
         drift=Drift.CHANGED,
         changed_fields=["body", "updated_at"],
@@ -140,25 +140,27 @@ def seed_showcase() -> dict[str, Any]:
         make_dispatch(a3, drift=Drift.CHANGED, changed_fields=["status"], enqueued_at=now - 7 * minutes),
         make_dispatch(
             q2,
-            task_name="demo.tasks.notify_followers",
+            task_name="tests.testapp.tasks.notify_followers",
             kwargs={"message": "New answer"},
             enqueued_at=now - 6 * minutes,
             lag=dt.timedelta(seconds=5),
         ),
         make_dispatch(
             c1,
-            task_name="demo.tasks.flag_comment",
+            task_name="tests.testapp.tasks.flag_comment",
             state=State.FAILURE,
             exception="SMTPServerDisconnected('Connection unexpectedly closed')",
             enqueued_at=now - 5 * minutes,
         ),
-        make_dispatch(q3, task_name="demo.tasks.notify_followers", state=State.PENDING, enqueued_at=now - 4 * minutes),
+        make_dispatch(
+            q3, task_name="tests.testapp.tasks.notify_followers", state=State.PENDING, enqueued_at=now - 4 * minutes
+        ),
         make_dispatch(
             q1,
-            task_name="demo.tasks.summarize_thread",
+            task_name="tests.testapp.tasks.summarize_thread",
             args=[
                 attrs_envelope(
-                    "demo.reports.ThreadReport",
+                    "tests.testapp.reports.ThreadReport",
                     {
                         "question": model_envelope(q1),
                         "requested_at": {"__type__": "datetime", "__value__": (now - 2 * minutes).isoformat()},
@@ -172,6 +174,8 @@ def seed_showcase() -> dict[str, Any]:
             enqueued_at=now - 2 * minutes,
             lag=dt.timedelta(seconds=12),
         ),
-        make_dispatch(q2, task_name="demo.tasks.rebuild_summary", state=State.STARTED, enqueued_at=now - minutes),
+        make_dispatch(
+            q2, task_name="tests.testapp.tasks.rebuild_summary", state=State.STARTED, enqueued_at=now - minutes
+        ),
     ]
     return {"questions": [q1, q2, q3], "answers": [a1, a2, a3], "comments": [c1], "dispatches": made}

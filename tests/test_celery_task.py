@@ -17,15 +17,13 @@ from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads
 
 import taskops
-from config.celery import app
-from demo.models import Answer, Question
-from demo.reports import ThreadReport
-from demo.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 from taskops.celery import SKIPPED, AsyncResult, MissingObjectError, Task, TaskSkipped
 from taskops.signals import task_skipped
 from taskops.wire import CodecError
-from tests.testapp.models import Book, Country, Tag
-from tests.testapp.tasks import add
+from tests.celery_app import app
+from tests.testapp.models import Answer, Book, Country, Question, Tag
+from tests.testapp.reports import ThreadReport
+from tests.testapp.tasks import add, best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 
 #: ``add`` as the taskops Task it is (celery-types only knows Celery's Task).
 add_task = cast(Task, add)
@@ -108,7 +106,9 @@ def test_missing_row_fails_by_default_naming_model_and_pk(question: Question) ->
     question_pk = question.pk
     question.delete()
 
-    with pytest.raises(MissingObjectError, match=rf"demo\.tasks\.rebuild_summary: .* demo\.question:{question_pk}$"):
+    with pytest.raises(
+        MissingObjectError, match=rf"tests\.testapp\.tasks\.rebuild_summary: .* testapp\.question:{question_pk}$"
+    ):
         rebuild_summary(*args, **kwargs)
 
 
@@ -134,20 +134,23 @@ def test_missing_row_skips_with_state_log_and_signal(question: Question, caplog:
 
     stored = TaskResult.objects.get(task_id=task_id)
     assert stored.status == SKIPPED
-    assert f"demo.answer:{answer_pk}" in json.loads(stored.result)["reason"]
-    assert f"skipped: demo.tasks.moderate_answer: referenced object(s) no longer exist: demo.answer:{answer_pk}" in (
-        caplog.text
+    assert f"testapp.answer:{answer_pk}" in json.loads(stored.result)["reason"]
+    assert (
+        "skipped: tests.testapp.tasks.moderate_answer: referenced object(s) no longer exist: "
+        f"testapp.answer:{answer_pk}" in caplog.text
     )
     assert [(s["task_id"], s["task"]) for s in seen] == [(task_id, moderate_answer)]
     result = moderate_answer.AsyncResult(task_id)
     assert result.ready()
-    with pytest.raises(TaskSkipped, match=f"demo.answer:{answer_pk}"):
+    with pytest.raises(TaskSkipped, match=f"testapp.answer:{answer_pk}"):
         result.get(timeout=1)
 
 
 def test_refused_argument_fails_with_codec_error_naming_the_path(question: Question) -> None:
     report = {"question": {"__type__": "taskops.model", "__value__": {"model": "auth.nothing", "pk": 1}}}
-    args = forged({"__type__": "taskops.attrs", "__value__": {"class": "demo.reports.ThreadReport", "data": report}})
+    args = forged(
+        {"__type__": "taskops.attrs", "__value__": {"class": "tests.testapp.reports.ThreadReport", "data": report}}
+    )
 
     with pytest.raises(CodecError, match=r"^args\[0\]\.data\.question: taskops\.model: model 'auth\.nothing'"):
         summarize_thread(*args)
@@ -182,14 +185,14 @@ def test_direct_call_apply_and_always_eager_all_work(question: Question, eager: 
     assert rebuild_summary(question, answers).startswith("1 answer(s) to: Q")
     assert rebuild_summary.apply(args=(question, answers)).get().startswith("1 answer(s) to: Q")
     assert rebuild_summary.delay(question, answers).get().startswith("1 answer(s) to: Q")
-    assert count_words.delay("demo.question", question.pk).get() == 2
+    assert count_words.delay("testapp.question", question.pk).get() == 2
 
 
 def test_older_styles_pass_through_unchanged(question: Question) -> None:
     at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     as_dict = attrs.asdict(ThreadReport(question=question, requested_at=at), recurse=False)
 
-    assert count_words(*message("demo.question", question.pk)[0]) == 2
+    assert count_words(*message("testapp.question", question.pk)[0]) == 2
     assert add(*message(2, 3)[0]) == 5
     assert add_task.resolve_arguments(*message(as_dict))[0] == (as_dict,)
 
@@ -214,7 +217,7 @@ def test_a_result_whose_row_is_gone_raises_missing(question: Question) -> None:
     answer_pk = answer.pk
     answer.delete()
 
-    with pytest.raises(MissingObjectError, match=rf"^result: .*demo\.answer:{answer_pk}"):
+    with pytest.raises(MissingObjectError, match=rf"^result: .*testapp\.answer:{answer_pk}"):
         best_answer.AsyncResult(task_id).get(timeout=1)
 
 

@@ -77,7 +77,7 @@ def test_not_a_dict() -> None:
         ("MAX_DEPTH", "32"),
         ("MAX_NODES", 0),
         ("MAX_REFS", True),
-        ("ALLOWED_MODELS", "demo.question"),
+        ("ALLOWED_MODELS", "testapp.question"),
         ("ATTRS_CLASSES", [1]),
         ("CELERY_APP", 5),
         ("STRICT", "yes"),
@@ -92,12 +92,12 @@ def test_wrongly_typed_value(key: str, value: Any) -> None:
     assert key in errors[0].msg
 
 
-@override_settings(TASKOPS={"ALLOWED_MODELS": ["demo.question", "demo.nothing"]})
+@override_settings(TASKOPS={"ALLOWED_MODELS": ["testapp.question", "testapp.nothing"]})
 def test_allowed_model_not_installed() -> None:
     errors = checks.check_settings()
 
     assert ids(errors) == ["taskops.E003"]
-    assert "'demo.nothing'" in errors[0].msg
+    assert "'testapp.nothing'" in errors[0].msg
 
 
 @override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.pickle_app"})

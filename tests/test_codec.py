@@ -17,10 +17,9 @@ from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads
 
 import taskops
-from demo.models import Question
 from taskops import wire as codec
 from taskops.wire import AttrsPlaceholder, CodecError, Invalid, ModelRef, RefListPlaceholder, RefPlaceholder
-from tests.testapp.models import Book, Country, Tag
+from tests.testapp.models import Book, Country, Question, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -370,7 +369,7 @@ def test_a_name_registered_twice_is_refused_both_ways() -> None:
 
 
 def test_classes_named_by_task_annotations_are_registered() -> None:
-    from config.celery import app
+    from tests.celery_app import app
 
     @attrs.frozen
     class Annotated:
@@ -421,8 +420,8 @@ def test_configured_classes_are_registered_and_bad_paths_fail_loudly() -> None:
         codec.register_configured_classes(["tests.test_codec.envelope"])
 
 
-def test_question_round_trips_through_the_demo_report() -> None:
-    from demo.reports import ThreadReport
+def test_question_round_trips_through_the_thread_report() -> None:
+    from tests.testapp.reports import ThreadReport
 
     question = Question.objects.create(title="q", body="b")
     report = ThreadReport(question=question, requested_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), note="n")

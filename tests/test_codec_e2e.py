@@ -12,13 +12,13 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from config.celery import app
-from demo.models import Answer, Question
-from demo.reports import ThreadReport
-from demo.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 from taskops.celery import SKIPPED, TaskSkipped
 from taskops.wire import CodecError, MissingObjectError
+from tests.celery_app import app
 from tests.conftest import WorkerProcess
+from tests.testapp.models import Answer, Question
+from tests.testapp.reports import ThreadReport
+from tests.testapp.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
 
 #: ETA far enough for the test to change rows between dispatch and run.
 COUNTDOWN = 1
@@ -90,11 +90,11 @@ def test_deleted_row_fails_by_default(worker: WorkerProcess) -> None:
     gone = answers[1].pk
     answers[1].delete()
 
-    with pytest.raises(MissingObjectError, match=f"demo.answer:{gone}"):
+    with pytest.raises(MissingObjectError, match=f"testapp.answer:{gone}"):
         result.get(timeout=60)
     stored = TaskResult.objects.get(task_id=result.id)
     assert stored.status == "FAILURE"
-    assert f"demo.answer:{gone}" in stored.result
+    assert f"testapp.answer:{gone}" in stored.result
 
 
 def test_deleted_row_is_skipped_where_the_task_says_so(worker: WorkerProcess) -> None:
@@ -103,20 +103,21 @@ def test_deleted_row_is_skipped_where_the_task_says_so(worker: WorkerProcess) ->
     gone = answers[0].pk
     answers[0].delete()
 
-    with pytest.raises(TaskSkipped, match=f"demo.answer:{gone}"):
+    with pytest.raises(TaskSkipped, match=f"testapp.answer:{gone}"):
         result.get(timeout=60)
     stored = TaskResult.objects.get(task_id=result.id)
     assert stored.status == SKIPPED
-    assert f"demo.answer:{gone}" in json.loads(stored.result)["reason"]
-    assert f"skipped: demo.tasks.moderate_answer: referenced object(s) no longer exist: demo.answer:{gone}" in (
-        worker.log()
+    assert f"testapp.answer:{gone}" in json.loads(stored.result)["reason"]
+    assert (
+        f"skipped: tests.testapp.tasks.moderate_answer: referenced object(s) no longer exist: testapp.answer:{gone}"
+        in worker.log()
     )
 
 
 def test_forged_class_fails_the_task_with_the_codec_error_and_the_worker_goes_on(worker: WorkerProcess) -> None:
     forged = {"__type__": "taskops.attrs", "__value__": {"class": "os.system", "data": {"command": "true"}}}
 
-    result = app.send_task("demo.tasks.summarize_thread", args=[forged])
+    result = app.send_task("tests.testapp.tasks.summarize_thread", args=[forged])
 
     with pytest.raises(CodecError, match=r"args\[0\]: taskops\.attrs: class 'os\.system' is not registered"):
         result.get(timeout=60)
@@ -125,7 +126,7 @@ def test_forged_class_fails_the_task_with_the_codec_error_and_the_worker_goes_on
     assert "CodecError" in stored.result
     assert "is not registered" in stored.result
     question = Question.objects.create(title="after", body="still running")
-    assert count_words.delay("demo.question", question.pk).get(timeout=60) == 2
+    assert count_words.delay("testapp.question", question.pk).get(timeout=60) == 2
     assert worker.is_alive()
 
 
@@ -153,9 +154,9 @@ def test_the_broker_carries_the_envelopes_of_the_wire_format() -> None:
         envelope(
             "taskops.attrs",
             {
-                "class": "demo.reports.ThreadReport",
+                "class": "tests.testapp.reports.ThreadReport",
                 "data": {
-                    "question": envelope("taskops.model", {"model": "demo.question", "pk": question.pk}),
+                    "question": envelope("taskops.model", {"model": "testapp.question", "pk": question.pk}),
                     "requested_at": envelope("datetime", requested.isoformat()),
                     "top_n": 3,
                     "note": "",
@@ -164,6 +165,6 @@ def test_the_broker_carries_the_envelopes_of_the_wire_format() -> None:
         )
     ]
     assert body[1] == {
-        "answers": envelope("taskops.models", {"model": "demo.answer", "pks": [a.pk for a in answers]}),
-        "first": envelope("taskops.model", {"model": "demo.answer", "pk": answers[0].pk}),
+        "answers": envelope("taskops.models", {"model": "testapp.answer", "pks": [a.pk for a in answers]}),
+        "first": envelope("taskops.model", {"model": "testapp.answer", "pk": answers[0].pk}),
     }

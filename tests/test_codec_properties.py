@@ -167,7 +167,7 @@ MARKERS = [
     "",
     "taskops.model ",
 ]
-LABELS = ["testapp.book", "testapp.tag", "testapp.country", "demo.question", "auth.user", "x.y", "book", "", 5]
+LABELS = ["testapp.book", "testapp.tag", "testapp.country", "testapp.question", "auth.user", "x.y", "book", "", 5]
 CLASSES = ["tests.props.Leaf", "tests.props.Node", "os.system", "", "tests.props.leaf"]
 TOKENS = ['{"__type__": ', '"__value__"', '"taskops.model"', '"taskops.attrs"', "[" * 40, "]", "{", "}", '"', "\\", ","]
 TOKENS += [":", "null", "true", "1e999", "-0", "9" * 30, '"\\ud800"', '"\\u0000"', "NaN", " "]

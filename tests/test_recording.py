@@ -17,14 +17,13 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from config.celery import app
-from demo.models import Answer, Question
 from taskops import recording
 from taskops.models import Dispatch, Drift, ObjectRef, Source, State
 from taskops.recording import background, publisher, records
 from taskops.staleness import snapshot
 from taskops.wire import HEADER
-from tests.testapp.models import Book
+from tests.celery_app import app
+from tests.testapp.models import Answer, Book, Question
 from tests.testapp.tasks import add, count_refs, read_body
 
 ON_POSTGRESQL = connection.vendor == "postgresql"
@@ -63,7 +62,8 @@ def test_delay_records_args_refs_and_header(content_types: None, sent: list[dict
     ref = row.refs.get()
     assert (row.state, row.source, row.queue, row.task_name) == (State.PENDING, Source.PUBLISHER, IDLE, read_body.name)
     assert (
-        row.args == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+        row.args
+        == f'[{{"__type__": "taskops.model", "__value__": {{"model": "testapp.question", "pk": {question.pk}}}}}]'
     )
     assert json.loads(row.kwargs) == {}
     assert row.eta is not None
@@ -75,7 +75,7 @@ def test_delay_records_args_refs_and_header(content_types: None, sent: list[dict
     header = sent[-1][HEADER]
     assert header["tx"] is False
     assert header["enqueued_at"] == row.enqueued_at.isoformat()
-    assert header["refs"] == [["demo.question", question.pk, "args[0]", snapshot.take(question)]]
+    assert header["refs"] == [["testapp.question", question.pk, "args[0]", snapshot.take(question)]]
 
 
 def statements(context: CaptureQueriesContext) -> list[str]:
@@ -332,7 +332,7 @@ def test_a_full_queue_makes_the_caller_write(
 def test_one_bad_record_does_not_lose_the_batch(content_types: None, caplog: pytest.LogCaptureFixture) -> None:
     question = Question.objects.create(title="Q", body="b")
     bad = record_for("bad", question)
-    bad.refs[0].label = "demo.nothing"  # no such model: its write raises
+    bad.refs[0].label = "testapp.nothing"  # no such model: its write raises
     before = recording.errors
 
     with recording.writer_paused():

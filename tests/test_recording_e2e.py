@@ -12,12 +12,12 @@ from celery.signals import after_task_publish
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
-from demo.models import Question
 from taskops import recording
 from taskops.models import Dispatch, Drift, Source, State
 from taskops.wire import HEADER
 from tests.conftest import WorkerProcess, start_worker_process
 from tests.polling import wait_for
+from tests.testapp.models import Question
 from tests.testapp.tasks import add, read_body, retry_twice, sleep_for, total
 
 
@@ -119,7 +119,8 @@ def test_rolled_back_publisher_row_is_created_by_the_worker(worker: WorkerProces
 
     assert (row.source, row.state, row.task_name) == (Source.WORKER, State.SUCCESS, "tests.testapp.tasks.read_body")
     assert (
-        row.args == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+        row.args
+        == f'[{{"__type__": "taskops.model", "__value__": {{"model": "testapp.question", "pk": {question.pk}}}}}]'
     )
     ref = row.refs.get()
     assert (ref.object_pk, ref.drift, ref.argument) == (str(question.pk), Drift.UNCHANGED, "args[0]")
@@ -168,7 +169,7 @@ def test_a_late_publisher_write_merges_into_a_finished_row(worker: WorkerProcess
     assert merged.enqueued_at.isoformat() == headers[-1][HEADER]["enqueued_at"]
     assert (
         merged.args
-        == f'[{{"__type__": "taskops.model", "__value__": {{"model": "demo.question", "pk": {question.pk}}}}}]'
+        == f'[{{"__type__": "taskops.model", "__value__": {{"model": "testapp.question", "pk": {question.pk}}}}}]'
     )
     assert (merged_ref.object_repr, merged_ref.drift, merged_ref.checked_at) == (
         "Held back",

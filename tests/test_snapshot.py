@@ -7,8 +7,8 @@ import zoneinfo
 import pytest
 from django.test import override_settings
 
-from demo.models import Question
 from taskops.staleness import snapshot
+from tests.testapp.models import Question
 
 
 def test_default_fields_skip_pk_and_auto_now() -> None:
@@ -16,12 +16,12 @@ def test_default_fields_skip_pk_and_auto_now() -> None:
     assert names == ["title", "body", "author", "summary", "created_at"]
 
 
-@override_settings(TASKOPS={"SNAPSHOT_FIELDS": {"demo.Question": ["body", "updated_at"]}})
+@override_settings(TASKOPS={"SNAPSHOT_FIELDS": {"testapp.Question": ["body", "updated_at"]}})
 def test_fields_setting_chooses_exactly() -> None:
     assert [field.name for field in snapshot.snapshot_fields(Question)] == ["body", "updated_at"]
 
 
-@override_settings(TASKOPS={"SNAPSHOT_EXCLUDE": {"demo.question": ["summary", "author"]}})
+@override_settings(TASKOPS={"SNAPSHOT_EXCLUDE": {"testapp.question": ["summary", "author"]}})
 def test_exclude_setting_removes() -> None:
     assert [field.name for field in snapshot.snapshot_fields(Question)] == ["title", "body", "created_at"]
 
@@ -35,7 +35,7 @@ def test_digests_are_short_and_values_not_kept_by_default() -> None:
     assert snapshot.values(question) == {}
 
 
-@override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": {"demo.question": ["title"]}})
+@override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": {"testapp.question": ["title"]}})
 def test_value_fields_keep_values() -> None:
     assert snapshot.values(Question(pk=1, title="T", body="secret")) == {"title": "T"}
 

@@ -13,15 +13,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.celery import app
-from demo.models import Question
 from taskops import wire as codec
 from taskops.models import Dispatch, Drift, State
 from taskops.recording import background, records
 from taskops.recording import worker as worker_side
 from taskops.staleness import StaleObjectError, judge_pending, snapshot
 from taskops.wire import HEADER
-from tests.testapp.models import Book
+from tests.celery_app import app
+from tests.testapp.models import Book, Question
 from tests.testapp.tasks import add, count_refs, read_body, read_body_or_skip
 
 IDLE = "taskops-tests-idle"
@@ -195,5 +194,5 @@ def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatc
     (retry_header,) = headers
     assert retry_header["id"] == row.task_id
     fresh = snapshot.take(Question.objects.get(pk=question.pk))
-    assert retry_header[HEADER]["refs"] == [["demo.question", question.pk, "args[0]", fresh]]
+    assert retry_header[HEADER]["refs"] == [["testapp.question", question.pk, "args[0]", fresh]]
     assert not Book.objects.exists()

@@ -7,11 +7,10 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from demo.models import Question
 from taskops.models import Dispatch, Drift, Source, State
 from tests.conftest import WorkerProcess
 from tests.polling import wait_for
-from tests.testapp.models import Book
+from tests.testapp.models import Book, Question
 from tests.testapp.tasks import read_body, read_body_or_skip, read_body_untracked
 
 COUNTDOWN = 2.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from demo.models import Question
+from tests.testapp.models import Question
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from demo.models import Question
 from taskops.models import Drift
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 CHANGELIST = reverse("admin:taskops_dispatch_changelist")
 

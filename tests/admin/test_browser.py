@@ -20,12 +20,12 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from demo.models import Question
-from demo.tasks import count_words
 from taskops.admin import DispatchAdmin
 from taskops.models import Drift
 from tests.conftest import WorkerProcess
 from tests.factories import make_dispatch, seed_showcase
+from tests.testapp.models import Question
+from tests.testapp.tasks import count_words
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TASKOPS_CHROMIUM", "/usr/bin/chromium")
@@ -117,16 +117,16 @@ def test_changelist_to_detail_to_object_and_its_history(page: Page) -> None:
 
     rows.first.locator("th a").click()
     page.wait_for_url(re.compile(r"/admin/taskops/dispatch/\d+/change/"))
-    assert page.inner_text("#taskops-summary h2") == "demo.tasks.rebuild_summary"
+    assert page.inner_text("#taskops-summary h2") == "tests.testapp.tasks.rebuild_summary"
     assert page.locator("#taskops-refs .taskops-old", has_text="The worker reads the row.").count() == 1
     snap(page, "detail", full_page=True)
 
     page.locator("#taskops-refs a", has_text=f"Question #{question.pk}").click()
-    page.wait_for_url(f"**/admin/demo/question/{question.pk}/change/")
+    page.wait_for_url(f"**/admin/testapp/question/{question.pk}/change/")
     page.click("a.taskops-historylink")
     page.wait_for_url(re.compile(r"/admin/taskops/dispatch/object-history/\d+/"))
     history_tasks = page.locator("tr.taskops-history-row th a").all_inner_texts()
-    assert history_tasks == ["demo.tasks.summarize_thread", "demo.tasks.rebuild_summary"]
+    assert history_tasks == ["tests.testapp.tasks.summarize_thread", "tests.testapp.tasks.rebuild_summary"]
     snap(page, "history")
 
 
@@ -174,7 +174,7 @@ def test_dashboard_counts_a_real_task_run_by_the_worker(page: Page, worker: Work
     before = dispatched_count(page)
     page.evaluate("window.__marker = 1")
 
-    result = count_words.delay("demo.question", question.pk)
+    result = count_words.delay("testapp.question", question.pk)
     assert result.get(timeout=60) == 3
 
     try:

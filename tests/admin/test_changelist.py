@@ -11,11 +11,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from demo.models import Answer, Question
 from taskops.models import Drift, State
 from tests.admin.helpers import CHANGELIST, change_url, history_url, make_rows, result_task_ids
 from tests.factories import make_dispatch
-from tests.testapp.models import Book
+from tests.testapp.models import Answer, Book, Question
 
 pytestmark = pytest.mark.django_db
 
@@ -81,15 +80,15 @@ def test_drift_filter(admin_client: Client, question: Question, param: str, expe
 
 
 def test_task_name_filter_offers_registered_tasks_without_scanning_the_table(admin_client: Client) -> None:
-    counted = make_dispatch(task_name="demo.tasks.count_words")
-    make_dispatch(task_name="demo.tasks.flag_comment")
+    counted = make_dispatch(task_name="tests.testapp.tasks.count_words")
+    make_dispatch(task_name="tests.testapp.tasks.flag_comment")
 
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(CHANGELIST)
-    filtered = admin_client.get(CHANGELIST, {"task": "demo.tasks.count_words"}).content.decode()
+    filtered = admin_client.get(CHANGELIST, {"task": "tests.testapp.tasks.count_words"}).content.decode()
 
     html = response.content.decode()
-    assert "?task=demo.tasks.moderate_answer" in html  # registered, never dispatched: still offered
+    assert "?task=tests.testapp.tasks.moderate_answer" in html  # registered, never dispatched: still offered
     assert "?task=celery.chord_unlock" not in html
     assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
     assert result_task_ids(filtered) == [counted.task_id[:8]]
@@ -118,8 +117,8 @@ def test_state_queue_hazard_lag_and_date_filters(admin_client: Client, question:
 
 def test_search_by_task_id_task_name_and_object(admin_client: Client, question: Question) -> None:
     other = Question.objects.create(title="Other")
-    by_question = make_dispatch(question, task_name="demo.tasks.notify_followers")
-    by_other = make_dispatch(other, task_name="demo.tasks.count_words")
+    by_question = make_dispatch(question, task_name="tests.testapp.tasks.notify_followers")
+    by_other = make_dispatch(other, task_name="tests.testapp.tasks.count_words")
     answer = Answer.objects.create(question=other, body="x")
     by_answer = make_dispatch(answer)
 
@@ -128,8 +127,8 @@ def test_search_by_task_id_task_name_and_object(admin_client: Client, question: 
 
     assert found(by_other.task_id) == {by_other.task_id[:8]}
     assert found("notify_followers") == {by_question.task_id[:8]}
-    assert found(f"demo.question:{question.pk}") == {by_question.task_id[:8]}
-    assert found(f"Demo.Answer:{answer.pk}") == {by_answer.task_id[:8]}
+    assert found(f"testapp.question:{question.pk}") == {by_question.task_id[:8]}
+    assert found(f"Testapp.Answer:{answer.pk}") == {by_answer.task_id[:8]}
     assert found(str(other.pk)) >= {by_other.task_id[:8]}
     assert found("nosuchapp.model:1") == set()
 

@@ -13,10 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from demo.models import Question
 from taskops.admin.dashboard import queries
 from taskops.models import Dispatch, Drift, ObjectRef, State
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 pytestmark = pytest.mark.django_db
 
@@ -79,18 +79,22 @@ def test_lag_percentiles_interpolate_like_percentile_cont(question: Question) ->
 def test_per_task_table_and_its_sorting(admin_client: Client, question: Question) -> None:
     now = timezone.now()
     for _ in range(3):
-        make_dispatch(question, task_name="demo.tasks.count_words", enqueued_at=now - MINUTE)
-    make_dispatch(question, task_name="demo.tasks.flag_comment", state=State.FAILURE, enqueued_at=now - MINUTE)
-    make_dispatch(question, task_name="demo.tasks.flag_comment", state=State.FAILURE, enqueued_at=now - MINUTE)
-    make_dispatch(question, task_name="demo.tasks.notify_followers", lag=dt.timedelta(minutes=3))
+        make_dispatch(question, task_name="tests.testapp.tasks.count_words", enqueued_at=now - MINUTE)
+    make_dispatch(question, task_name="tests.testapp.tasks.flag_comment", state=State.FAILURE, enqueued_at=now - MINUTE)
+    make_dispatch(question, task_name="tests.testapp.tasks.flag_comment", state=State.FAILURE, enqueued_at=now - MINUTE)
+    make_dispatch(question, task_name="tests.testapp.tasks.notify_followers", lag=dt.timedelta(minutes=3))
 
     def order(**params: str) -> list[str]:
         html = admin_client.get(DASHBOARD, params).content.decode()
         return re.findall(r'class="taskops-task-row" data-task="([^"]+)"', html)
 
-    assert order() == ["demo.tasks.count_words", "demo.tasks.flag_comment", "demo.tasks.notify_followers"]
-    assert order(sort="-failures")[0] == "demo.tasks.flag_comment"
-    assert order(sort="-max")[0] == "demo.tasks.notify_followers"
+    assert order() == [
+        "tests.testapp.tasks.count_words",
+        "tests.testapp.tasks.flag_comment",
+        "tests.testapp.tasks.notify_followers",
+    ]
+    assert order(sort="-failures")[0] == "tests.testapp.tasks.flag_comment"
+    assert order(sort="-max")[0] == "tests.testapp.tasks.notify_followers"
     assert order(sort="task") == sorted(order())
     assert order(sort="nonsense") == order()
     html = admin_client.get(DASHBOARD, {"sort": "-failures", "window": "15m"}).content.decode()
@@ -165,7 +169,7 @@ class FakeVerdict:
 def test_pending_panel_shows_stale_verdicts(
     admin_client: Client, question: Question, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stale = make_dispatch(question, state=State.PENDING, task_name="demo.tasks.notify_followers")
+    stale = make_dispatch(question, state=State.PENDING, task_name="tests.testapp.tasks.notify_followers")
     fresh = make_dispatch(question, state=State.PENDING)
     make_dispatch(question, state=State.SUCCESS)
     judged: list[set[int]] = []
@@ -193,7 +197,11 @@ def test_dashboard_queries_do_not_grow_with_rows(
     admin_client: Client, question: Question, django_assert_max_num_queries: Any
 ) -> None:
     now = timezone.now()
-    tasks = ["demo.tasks.count_words", "demo.tasks.flag_comment", "demo.tasks.moderate_answer"]
+    tasks = [
+        "tests.testapp.tasks.count_words",
+        "tests.testapp.tasks.flag_comment",
+        "tests.testapp.tasks.moderate_answer",
+    ]
     for index in range(60):
         make_dispatch(
             question,

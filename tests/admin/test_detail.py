@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from demo.models import Answer, Question
 from taskops.models import Drift, State
 from tests.admin.helpers import change_url
 from tests.factories import attrs_envelope, make_dispatch, model_envelope, models_envelope
+from tests.testapp.models import Answer, Question
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_detail_pretty_prints_arguments_with_envelopes_decoded(admin_client: Cli
     answers = [Answer.objects.create(question=question, body=f"answer {i}") for i in range(2)]
     kwargs = {
         "report": attrs_envelope(
-            "demo.reports.ThreadReport",
+            "tests.testapp.reports.ThreadReport",
             {
                 "question": model_envelope(question),
                 "requested_at": {"__type__": "datetime", "__value__": "2025-01-02T03:04:05+00:00"},
@@ -40,10 +40,10 @@ def test_detail_pretty_prints_arguments_with_envelopes_decoded(admin_client: Cli
     html = admin_client.get(change_url(dispatch)).content.decode()
 
     assert f'<a href="{change_url(question)}">Question #{question.pk}</a>' in html
-    assert "demo.answer \u00d72" in html
+    assert "testapp.answer \u00d72" in html
     for answer in answers:
         assert f'<a href="{change_url(answer)}">Answer #{answer.pk}</a>' in html
-    assert '<span class="taskops-json-type">demo.reports.ThreadReport</span>' in html
+    assert '<span class="taskops-json-type">tests.testapp.reports.ThreadReport</span>' in html
     assert '<span class="taskops-json-type">datetime</span> 2025-01-02T03:04:05+00:00' in html
     assert '<span class="taskops-json-type">decimal</span> 12.50' in html
     assert '<span class="taskops-json-type">uuid</span> 0123456789abcdef0123456789abcdef' in html
@@ -74,7 +74,7 @@ def test_detail_shows_drift_with_old_and_current_values(admin_client: Client, qu
 
 
 def test_detail_shows_timeline_result_and_workflow(admin_client: Client, question: Question) -> None:
-    root = make_dispatch(question, task_name="demo.tasks.rebuild_summary")
+    root = make_dispatch(question, task_name="tests.testapp.tasks.rebuild_summary")
     dispatch = make_dispatch(
         question,
         state=State.FAILURE,
@@ -84,7 +84,7 @@ def test_detail_shows_timeline_result_and_workflow(admin_client: Client, questio
         eta=timezone.now(),
         lag=dt.timedelta(seconds=3),
     )
-    child = make_dispatch(question, task_name="demo.tasks.flag_comment", parent_id=dispatch.task_id)
+    child = make_dispatch(question, task_name="tests.testapp.tasks.flag_comment", parent_id=dispatch.task_id)
     TaskResult.objects.create(
         task_id=dispatch.task_id,
         status="FAILURE",
@@ -100,18 +100,18 @@ def test_detail_shows_timeline_result_and_workflow(admin_client: Client, questio
     assert "+3.00 s" in html  # started, after enqueue
     assert "ValueError: boom" in html
     assert "&quot;exc_type&quot;: &quot;ValueError&quot;" in html
-    assert f'<a href="{change_url(root)}">demo.tasks.rebuild_summary</a>' in html  # parent and root
-    assert f'<a href="{change_url(child)}">demo.tasks.flag_comment</a>' in html
+    assert f'<a href="{change_url(root)}">tests.testapp.tasks.rebuild_summary</a>' in html  # parent and root
+    assert f'<a href="{change_url(child)}">tests.testapp.tasks.flag_comment</a>' in html
 
 
 def test_detail_without_result_or_refs(admin_client: Client) -> None:
-    dispatch = make_dispatch(task_name="demo.tasks.count_words", args=["demo.question", 1])
+    dispatch = make_dispatch(task_name="tests.testapp.tasks.count_words", args=["testapp.question", 1])
 
     html = admin_client.get(change_url(dispatch)).content.decode()
 
     assert "No result stored for this task id" in html
     assert "The arguments referenced no model instance." in html
-    assert '<span class="taskops-json-string">&quot;demo.question&quot;</span>' in html
+    assert '<span class="taskops-json-string">&quot;testapp.question&quot;</span>' in html
 
 
 def test_detail_queries_are_bounded(

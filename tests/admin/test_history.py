@@ -11,11 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from demo.models import Question
 from taskops.admin import DispatchAdmin
 from taskops.models import Drift
 from tests.admin.helpers import change_url, history_url, result_task_ids
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 pytestmark = pytest.mark.django_db
 

@@ -14,11 +14,11 @@ from django.template.response import TemplateResponse
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from demo.models import Question
 from taskops.admin import DispatchAdmin
 from taskops.models import Dispatch
 from tests.admin.helpers import history_url
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 pytestmark = pytest.mark.django_db
 

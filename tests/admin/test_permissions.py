@@ -10,9 +10,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import reverse
 
-from demo.models import Question
 from taskops.models import Dispatch
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def history(dispatch: Dispatch) -> str:
 #: Every taskops page: (name, URL for a dispatch, extra request headers).
 PAGES: list[tuple[str, Callable[[Dispatch], str], dict[str, str]]] = [
     ("changelist", lambda d: reverse("admin:taskops_dispatch_changelist"), {}),
-    ("changelist-search", lambda d: reverse("admin:taskops_dispatch_changelist") + "?q=demo.question:1", {}),
+    ("changelist-search", lambda d: reverse("admin:taskops_dispatch_changelist") + "?q=testapp.question:1", {}),
     ("detail", lambda d: reverse("admin:taskops_dispatch_change", args=[d.pk]), {}),
     ("history", history, {}),
     ("dashboard", lambda d: reverse("admin:taskops_dispatch_dashboard"), {}),
@@ -112,7 +112,7 @@ def test_delete_permission_allows_deleting(client: Client, dispatch: Dispatch) -
 
 def test_ref_links_only_to_models_the_user_may_view(client: Client, dispatch: Dispatch) -> None:
     question = Question.objects.get()
-    change_url = reverse("admin:demo_question_change", args=[question.pk])
+    change_url = reverse("admin:testapp_question_change", args=[question.pk])
     client.force_login(staff("view_dispatch"))
     without = client.get(reverse("admin:taskops_dispatch_changelist")).content.decode()
     user = User.objects.get(username="staff")
@@ -133,7 +133,7 @@ def test_dispatches_cannot_be_added_or_changed(admin_client: Client, dispatch: D
     )
     dispatch.refresh_from_db()
     assert response.status_code == 403
-    assert dispatch.task_name == "demo.tasks.moderate_answer"
+    assert dispatch.task_name == "tests.testapp.tasks.moderate_answer"
 
 
 def test_superuser_can_delete_a_dispatch(admin_client: Client, dispatch: Dispatch) -> None:

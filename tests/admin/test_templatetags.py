@@ -7,9 +7,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from demo.models import Question
 from tests.admin.helpers import change_url, history_url
 from tests.factories import make_dispatch
+from tests.testapp.models import Question
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_dispatch_change_form_has_no_task_history_tool(admin_client: Client, que
 def test_admin_index_links_to_the_dashboard(admin_client: Client) -> None:
     html = admin_client.get(reverse("admin:index")).content.decode()
     assert f'href="{reverse("admin:taskops_dispatch_dashboard")}"' in html
-    app_html = admin_client.get(reverse("admin:app_list", args=["demo"])).content.decode()
+    app_html = admin_client.get(reverse("admin:app_list", args=["testapp"])).content.decode()
     assert "taskops-index" not in app_html
 
 

@@ -9,9 +9,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.http import HttpRequest
 from django.urls import path
 
-from demo.models import Question
 from taskops.admin import DispatchAdmin
 from taskops.models import Dispatch
+from tests.testapp.models import Question
 
 
 class ProjectDispatchAdmin(DispatchAdmin):

@@ -1,9 +1,15 @@
-"""Models the tests need: one per kind of primary key."""
+"""Models the tests need.
+
+Book, Tag and Country: one per kind of primary key. Question, Answer and
+Comment: the seed article's models, all with a ``body``, related by foreign
+keys and to users (the shapes a real project passes to its tasks).
+"""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -37,3 +43,60 @@ class Country(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Question(models.Model):
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="questions"
+    )
+    followers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="followed_questions")
+    summary = models.TextField(blank=True, help_text="Rebuilt by the rebuild_summary task.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Answer(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending moderation"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="answers"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    score = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-score", "created_at"]
+
+    def __str__(self) -> str:
+        return f"Answer to {self.question_id}: {self.body[:40]}"
+
+
+class Comment(models.Model):
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="comments")
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    flagged = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.body[:40]

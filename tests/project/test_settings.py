@@ -1,4 +1,8 @@
-"""The host project's settings: embedded default and production checks."""
+"""The host project's settings: embedded default and production checks.
+
+Each check runs in a subprocess with ``config.settings``: the test process
+itself runs on the suite's own settings.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+#: A var/ folder of their own for the checks that need one (database, broker folders).
+SCRATCH_VAR_DIR = BASE_DIR / "var" / "settings-test"
 
 #: The production environment that the README recommends.
 PRODUCTION_ENV = {
@@ -44,22 +50,33 @@ def test_production_without_secret_key_refuses_to_start() -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_demo_models_and_migrations_agree() -> None:
+    env = {"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": "", "TASKOPS_VAR_DIR": str(SCRATCH_VAR_DIR)}
+    result = run_manage("makemigrations", "--check", "--dry-run", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` after ``django.setup()`` with the host project's settings."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_embedded_default_uses_filesystem_broker_and_sqlite() -> None:
     code = (
         "from django.conf import settings as s;"
         "print(s.CELERY_BROKER_URL, s.DATABASES['default']['ENGINE'],"
         " s.CELERY_BROKER_TRANSPORT_OPTIONS['control_folder'])"
     )
-    env = {"DJANGO_SETTINGS_MODULE": "config.settings", "TASKOPS_VAR_DIR": str(BASE_DIR / "var" / "settings-test")}
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=BASE_DIR,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(code, env={"TASKOPS_VAR_DIR": str(SCRATCH_VAR_DIR)})
     assert result.returncode == 0, result.stderr
     broker, engine, control = result.stdout.split()
     assert broker == "filesystem://"
@@ -69,10 +86,14 @@ def test_embedded_default_uses_filesystem_broker_and_sqlite() -> None:
 
 
 def test_celery_db_reuse_max_reaches_the_django_fixup() -> None:
-    from celery.fixups.django import DjangoWorkerFixup  # type: ignore[attr-defined]
-    from django.conf import settings
-
-    from config.celery import app
-
-    assert settings.CELERY_DB_REUSE_MAX >= 100
-    assert DjangoWorkerFixup(app).db_reuse_max == settings.CELERY_DB_REUSE_MAX
+    code = (
+        "from celery.fixups.django import DjangoWorkerFixup;"
+        "from django.conf import settings;"
+        "from config.celery import app;"
+        "print(settings.CELERY_DB_REUSE_MAX, DjangoWorkerFixup(app).db_reuse_max)"
+    )
+    result = run_python(code, env={"TASKOPS_VAR_DIR": str(SCRATCH_VAR_DIR)})
+    assert result.returncode == 0, result.stderr
+    reuse_max, fixup_reuse_max = (int(value) for value in result.stdout.split())
+    assert reuse_max >= 100
+    assert fixup_reuse_max == reuse_max

@@ -1,0 +1,10 @@
+"""URLs of the test suite: the admin is where taskops lives."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]
