@@ -1,12 +1,13 @@
-"""Settings for mypy's Django plugin: one app registry with every model the repository has.
+"""Settings for mypy's Django plugin: one registry of every model and setting the repository has.
 
-The host project's settings (``config``, with the demo app that ``bench/``
-uses too) plus the test-only app. Nothing runs with them.
+The host project's settings (``bench/`` and ``demo/`` run with them), then the
+test settings over them, plus the demo app. Nothing runs with them.
 """
 
 from __future__ import annotations
 
 from config.settings import *  # noqa: F403
-from config.settings import INSTALLED_APPS
+from tests.settings import *  # noqa: F403
+from tests.settings import INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]
