@@ -203,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.core.management import call_command
     from django.test import Client
 
+    assert settings.STATIC_ROOT, "the host project's settings set STATIC_ROOT"
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     call_command("migrate", verbosity=0)
     if options.regenerate or row_estimate() < options.rows * 0.9:

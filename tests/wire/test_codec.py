@@ -130,7 +130,7 @@ def test_attrs_object_travels_with_its_registered_name_and_typed_values_inside()
     assert wire == envelope(
         "taskops.attrs",
         {
-            "class": "tests.test_codec.Shape",
+            "class": "tests.wire.test_codec.Shape",
             "data": {
                 "name": "tri",
                 "corners": [{"x": 0, "y": 0}, {"x": 1, "y": 0}],
@@ -201,7 +201,7 @@ def test_placeholders_encode_back_to_what_arrived() -> None:
         (envelope("pickle", "x"), "unknown type marker 'pickle'"),
         (envelope(7, "x"), "type marker must be a string"),
         (envelope("taskops.attrs", {"class": "os.system", "data": {}}), "class 'os.system' is not registered"),
-        (envelope("taskops.attrs", {"class": "tests.test_codec.NeverRegistered", "data": {"x": 1}}), "not registered"),
+        (envelope("taskops.attrs", {"class": "tests.wire.test_codec.NeverRegistered", "data": {"x": 1}}), "not registered"),
         (envelope("taskops.attrs", ["x"]), "expected {'class': str, 'data': ...}"),
         (envelope("taskops.model", {"model": "testapp.book"}), "expected {'model': str, 'pk': int | str}"),
         (envelope("taskops.model", {"model": "book", "pk": 1}), "must look like 'app_label.modelname'"),
@@ -411,13 +411,13 @@ def test_annotations_naming_a_later_class_are_read_when_that_class_is_needed() -
 
 
 def test_configured_classes_are_registered_and_bad_paths_fail_loudly() -> None:
-    codec.register_configured_classes(["tests.test_codec.Point", 5])
+    codec.register_configured_classes(["tests.wire.test_codec.Point", 5])
     assert codec.attrs_registry.name_of(Point) == "tests.codec.Point"
 
-    with pytest.raises(ImproperlyConfigured, match=r"'tests\.test_codec\.Missing'"):
-        codec.register_configured_classes(["tests.test_codec.Missing"])
+    with pytest.raises(ImproperlyConfigured, match=r"'tests\.wire\.test_codec\.Missing'"):
+        codec.register_configured_classes(["tests.wire.test_codec.Missing"])
     with pytest.raises(ImproperlyConfigured, match="not an attrs class"):
-        codec.register_configured_classes(["tests.test_codec.envelope"])
+        codec.register_configured_classes(["tests.wire.test_codec.envelope"])
 
 
 def test_question_round_trips_through_the_thread_report() -> None:
