@@ -4,9 +4,6 @@ other names the README showed keep working. The codec lives in :mod:`taskops.wir
 from __future__ import annotations
 
 from taskops.wire import (
-    ATTRS,
-    MODEL,
-    MODELS,
     AttrsPlaceholder,
     CodecError,
     Invalid,
@@ -19,6 +16,7 @@ from taskops.wire import (
     loads,
     resolve,
 )
+from taskops.wire.envelopes import ATTRS, MODEL, MODELS
 
 __all__ = [
     "ATTRS",

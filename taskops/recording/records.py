@@ -104,9 +104,7 @@ class DispatchRecord:
         """The ``ObjectRef`` columns the publisher writes, one row per ref."""
         return [
             {
-                "argument": ref.argument,
-                "content_type_id": content_type_for(ref.label).pk,
-                "object_pk": str(ref.pk),
+                **ref_key(ref.label, ref.pk, ref.argument),
                 "object_repr": ref.text,
                 "digests": ref.digests,
                 "values": ref.values,
@@ -217,9 +215,7 @@ def start_ref_rows(verdict: StartVerdict) -> list[Row]:
     """The ``ObjectRef`` columns the worker writes at start, one row per judged ref."""
     return [
         {
-            "argument": ref.argument,
-            "content_type_id": content_type_for(ref.label).pk,
-            "object_pk": str(ref.pk),
+            **ref_key(ref.label, ref.pk, ref.argument),
             "digests": ref.digests,
             "drift": ref.drift,
             "changed_fields": ref.changed_fields,
@@ -228,6 +224,11 @@ def start_ref_rows(verdict: StartVerdict) -> list[Row]:
         }
         for ref in verdict.refs
     ]
+
+
+def ref_key(label: str, pk: Any, argument: str) -> Row:
+    """The columns both sides write to name a ref: where it stood, which row it is."""
+    return {"argument": argument, "content_type_id": content_type_for(label).pk, "object_pk": str(pk)}
 
 
 def content_type_for(label: str) -> ContentType:

@@ -19,10 +19,6 @@ from __future__ import annotations
 from taskops.wire.decode import decode, loads
 from taskops.wire.encode import dumps
 from taskops.wire.envelopes import (
-    ATTRS,
-    INVALID,
-    MODEL,
-    MODELS,
     AttrsPlaceholder,
     Invalid,
     RefListPlaceholder,
@@ -43,11 +39,7 @@ from taskops.wire.serializer import install
 from taskops.wire.walk import collect_refs, has_placeholders, resolve, substitute
 
 __all__ = [
-    "ATTRS",
     "HEADER",
-    "INVALID",
-    "MODEL",
-    "MODELS",
     "AttrsPlaceholder",
     "AttrsRegistry",
     "CodecError",

@@ -201,7 +201,10 @@ def test_placeholders_encode_back_to_what_arrived() -> None:
         (envelope("pickle", "x"), "unknown type marker 'pickle'"),
         (envelope(7, "x"), "type marker must be a string"),
         (envelope("taskops.attrs", {"class": "os.system", "data": {}}), "class 'os.system' is not registered"),
-        (envelope("taskops.attrs", {"class": "tests.wire.test_codec.NeverRegistered", "data": {"x": 1}}), "not registered"),
+        (
+            envelope("taskops.attrs", {"class": "tests.wire.test_codec.NeverRegistered", "data": {"x": 1}}),
+            "not registered",
+        ),
         (envelope("taskops.attrs", ["x"]), "expected {'class': str, 'data': ...}"),
         (envelope("taskops.model", {"model": "testapp.book"}), "expected {'model': str, 'pk': int | str}"),
         (envelope("taskops.model", {"model": "book", "pk": 1}), "must look like 'app_label.modelname'"),
