@@ -14,11 +14,12 @@ class TaskopsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django wants: these modules import the models.
-        from taskops import checks, recording, wire
+        from taskops import checks, intake, recording, wire
         from taskops.conf import taskops_settings
 
         wire.install()
         recording.connect()
+        intake.connect()
         attrs_classes = taskops_settings.ATTRS_CLASSES
         wire.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
         for check in checks.ALL:

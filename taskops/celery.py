@@ -94,6 +94,10 @@ class Task(BaseTask):
     """
 
     abstract = True
+    #: Celery's strategy and request, behind checks that refuse a malformed message
+    #: instead of letting it stop the worker (:mod:`taskops.intake`).
+    Strategy = "taskops.intake:strategy"
+    Request = "taskops.intake:Request"
     #: A referenced row is gone when the task starts: a :class:`~taskops.models.MissingPolicy` value.
     on_missing: str = MissingPolicy.FAIL
     #: A referenced row changed since dispatch: a :class:`~taskops.models.StalePolicy` value.

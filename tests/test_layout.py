@@ -20,7 +20,7 @@ import taskops
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(taskops.__file__).resolve().parent
 #: Packages below the admin: they speak to Celery and the database, never to a browser.
-DOMAIN = ("wire", "staleness", "recording", "redispatch", "alerts", "celery.py")
+DOMAIN = ("wire", "staleness", "recording", "redispatch", "alerts", "celery.py", "intake.py")
 HTTP_MODULES = ("django.http", "django.urls", "django.contrib.admin", "django.template", "django_htmx")
 #: DESIGN.md: split a module before it passes about 400 lines.
 MAX_LINES = 400

@@ -34,7 +34,7 @@ from taskops.wire.envelopes import (
     RefPlaceholder,
 )
 from taskops.wire.errors import CodecError, short
-from taskops.wire.limits import Limits, current_limits, cut_too_deep, installed_model, measure, too_big
+from taskops.wire.limits import Limits, current_limits, installed_model, within_limits
 from taskops.wire.refs import ModelRef, json_pk
 from taskops.wire.registry import attrs_registry
 from taskops.wire.walk import collect_refs
@@ -204,12 +204,7 @@ def loads(payload: str | bytes | bytearray | memoryview) -> Any:
         payload = payload.tobytes()
     text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
     limits = current_limits()
-    too_deep, nodes = measure(text, limits)
-    if nodes > limits.max_nodes:
-        text = too_big(text, nodes, limits)
-    elif too_deep:
-        text = cut_too_deep(text, limits.max_depth)
-    return json.loads(text, object_hook=_Decoder(limits).hook)
+    return json.loads(within_limits(text, limits), object_hook=_Decoder(limits).hook)
 
 
 def decode(payload: str | bytes | bytearray | memoryview) -> Any:

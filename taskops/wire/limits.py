@@ -16,11 +16,20 @@ from django.db.models import Model
 from taskops.conf import taskops_settings
 from taskops.wire.envelopes import INVALID, envelope
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Every pattern here runs in time linear in the text, hostile text included: a
+# backslash pair is consumed as a token of its own, so an escaped quote never
+# starts a string match, and a string that is never closed fails once, not once
+# per quote after it (a pattern that restarted at each quote was quadratic).
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_BARE_STRING = re.compile(r'"[^"]*+"')
 _WHITESPACE = re.compile(r"\s+")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+#: One match per bracket; strings and everything between brackets are skipped by the regex itself.
+#: The text after the last bracket is one final match (group 1 None): a match that could fail there
+#: would be retried at every later position.
+_TOKEN = re.compile(r'(?:"(?:[^"\\]|\\.)*+"|(?:[^"\[\]{}\\]|\\.)++|"|\\)*+(?:([\[\]{}])|\Z)', re.DOTALL)
+_ONE_KIND = str.maketrans("{}", "[]")
 
 
 @attrs.frozen
@@ -69,22 +78,29 @@ def installed_model(label: str) -> type[Model] | None:
 
 
 def measure(text: str, limits: Limits) -> tuple[bool, int]:
-    """(deeper than allowed, number of JSON values); cheap: C-level regexes and counts only."""
+    """(deeper than allowed, number of JSON values); linear, C-level work only (counts, replaces, regexes).
+
+    Text that is not balanced JSON is left to the parser to refuse.
+    """
     openings = text.count("[") + text.count("{")
     # Fast path, the usual task message: too few brackets to be too deep,
     # too short to hold too many values (each value takes at least two characters).
     if openings <= limits.max_depth and (len(text) + 1) // 2 <= limits.max_nodes:
         return False, 0
-    skeleton = _WHITESPACE.sub("", _STRING.sub("0", text))
+    skeleton = "".join(_BARE_STRING.sub("0", _ESCAPE.sub("", text)).split())
     # Values: the root, one per comma, one more per non-empty container.
     nonempty = skeleton.count("[") + skeleton.count("{") - skeleton.count("[]") - skeleton.count("{}")
     nodes = 1 + skeleton.count(",") + nonempty
-    brackets = _NOT_BRACKET.sub("", skeleton)
+    if nodes > limits.max_nodes:
+        return False, nodes  # replaced whole: its depth does not matter
+    # One kind of bracket (a mismatch is the parser's to refuse), then one level of pairs off per pass.
+    brackets = _NOT_BRACKET.sub("", skeleton).translate(_ONE_KIND)
     for _ in range(limits.max_depth):
-        if not brackets:
+        shorter = brackets.replace("[]", "")
+        if not shorter or len(shorter) == len(brackets):
             return False, nodes
-        brackets = _INNERMOST_PAIR.sub("", brackets)
-    return bool(brackets), nodes
+        brackets = shorter
+    return True, nodes
 
 
 def cut_too_deep(text: str, max_depth: int) -> str:
@@ -95,13 +111,13 @@ def cut_too_deep(text: str, max_depth: int) -> str:
     cut_from = -1
     kept_up_to = 0
     for match in _TOKEN.finditer(text):
-        char = match.group()[0]
-        if char == '"':
-            continue
+        char = match.group(1)
+        if char is None:
+            break
         if char in "[{":
             depth += 1
             if depth == max_depth + 1:
-                cut_from = match.start()
+                cut_from = match.start(1)
         else:
             if depth == max_depth + 1 and cut_from >= 0:
                 parts += [text[kept_up_to:cut_from], marker]
@@ -114,9 +130,31 @@ def cut_too_deep(text: str, max_depth: int) -> str:
     return "".join(parts)
 
 
-def too_big(text: str, nodes: int, limits: Limits) -> str:
-    """A stand-in for a body over ``MAX_NODES``: the task runs and fails with this error."""
-    marker = envelope(INVALID, f"{nodes} values, more than {limits.max_nodes} (TASKOPS['MAX_NODES'])")
+def within_limits(text: str, limits: Limits) -> str:
+    """``text`` as the parser may take it: whole, with its too-deep subtrees cut, or replaced.
+
+    Linear in the text whatever it holds. A body over ``MAX_NODES`` is
+    replaced whole; a too-deep one has its deep subtrees cut where they are,
+    unless it holds so many brackets that walking them would cost more than
+    the message is worth (then it is replaced whole too).
+    """
+    too_deep, nodes = measure(text, limits)
+    if nodes > limits.max_nodes:
+        return stand_in(text, f"{nodes} values, more than {limits.max_nodes} (TASKOPS['MAX_NODES'])")
+    if not too_deep:
+        return text
+    if text.count("[") + text.count("{") <= EXACT_CUT_BRACKETS:
+        return cut_too_deep(text, limits.max_depth)
+    return stand_in(text, f"nested more than {limits.max_depth} levels deep (TASKOPS['MAX_DEPTH'])")
+
+
+#: Openings up to which a too-deep body is cut where it is too deep (a Python step per bracket).
+EXACT_CUT_BRACKETS = 20_000
+
+
+def stand_in(text: str, error: str) -> str:
+    """A body replaced whole by an invalid marker: the task runs and fails with ``error``."""
+    marker = envelope(INVALID, error)
     if text.lstrip().startswith("["):
         # Keep the shape of a task message body, [args, kwargs, embed], so that
         # the worker runs the task and the task fails with this error.

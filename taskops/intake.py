@@ -1,0 +1,162 @@
+"""What a worker takes in: no task message may stop or stall it.
+
+Celery's consumer reads a task message in the worker's main process. A body
+that is not ``[args, kwargs, embed]`` (``{"a": 1}``, a number, a placeholder
+for a refused payload) or a malformed header makes its ``Request`` raise
+something other than ``InvalidTaskError``; that escapes the consumer loop,
+the worker stops ("Unrecoverable error"), and the message, restored, stops
+every restart. Three guards, cheapest first:
+
+- :func:`strategy` (the taskops Task's ``Strategy``) checks the shape of a
+  message before Celery's strategy reads it, and refuses a bad one with
+  ``InvalidTaskError``: Celery then logs it, rejects the message (acked, or
+  dead-lettered where the queue has one) and sends ``task_rejected``, which
+  the recorder writes as state ``REJECTED`` with the reason.
+- :class:`Request` turns any other error while Celery builds the request into
+  ``InvalidTaskError`` (nothing has run yet).
+- :class:`Consumer` (set as ``worker_consumer`` when the worker starts, unless
+  the project chose its own) catches what still escapes, for messages that
+  never reach a task's strategy (a task name that is not a string): it
+  rejects the message, reports it, and keeps consuming.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import signals as celery_signals
+from celery.exceptions import InvalidTaskError
+from celery.worker.consumer.consumer import Consumer as CeleryConsumer
+from celery.worker.request import Request as CeleryRequest
+from celery.worker.strategy import default as default_strategy
+
+from taskops.wire.errors import short
+
+logger = logging.getLogger("taskops.intake")
+
+#: Celery's own consumer class, which :func:`protect_consumer` replaces.
+CELERY_CONSUMER = "celery.worker.consumer:Consumer"
+TASKOPS_CONSUMER = "taskops.intake:Consumer"
+
+#: Headers Celery reads as text (or None), and those it reads as numbers.
+_TEXT_HEADERS = ("parent_id", "root_id", "group", "shadow", "argsrepr", "kwargsrepr", "origin", "lang")
+_EMBED_LISTS = ("callbacks", "errbacks", "chain")
+
+
+def message_problem(headers: Any, payload: Any) -> str:
+    """What makes a protocol 2 task message unreadable for Celery, or ``""``."""
+    if not isinstance(headers, dict):
+        return f"headers are a {type(headers).__name__}, not a mapping"
+    task_id = headers.get("id")
+    if not isinstance(task_id, str) or not task_id:
+        return f"header 'id' must be a non-empty string, got {short(task_id)}"
+    for name in _TEXT_HEADERS:
+        if headers.get(name) is not None and not isinstance(headers[name], str):
+            return f"header {name!r} must be a string, got {short(headers[name])}"
+    retries = headers.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+        return f"header 'retries' must be a whole number, got {short(retries)}"
+    timelimit = headers.get("timelimit")
+    if timelimit is not None and not _is_timelimit(timelimit):
+        return f"header 'timelimit' must be [soft, hard] seconds, got {short(timelimit)}"
+    return body_problem(payload)
+
+
+def body_problem(payload: Any) -> str:
+    """What makes a decoded body something other than ``[args, kwargs, embed]``, or ``""``."""
+    if not isinstance(payload, list | tuple) or len(payload) != 3:
+        return f"body must be [args, kwargs, embed], got {short(payload)}"
+    args, kwargs, embed = payload
+    if not isinstance(args, list | tuple):
+        return f"args must be a list, got {short(args)}"
+    if not isinstance(kwargs, dict):
+        return f"kwargs must be an object, got {short(kwargs)}"
+    if embed is None:
+        return ""
+    if not isinstance(embed, dict):
+        return f"embed must be an object, got {short(embed)}"
+    for name in _EMBED_LISTS:
+        if embed.get(name) is not None and not isinstance(embed[name], list):
+            return f"embed {name!r} must be a list, got {short(embed[name])}"
+    if embed.get("chord") is not None and not isinstance(embed["chord"], dict):
+        return f"embed 'chord' must be an object, got {short(embed['chord'])}"
+    return ""
+
+
+def _is_timelimit(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(item is None or (isinstance(item, int | float) and not isinstance(item, bool)) for item in value)
+    )
+
+
+def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Callable[..., Any]:
+    """Celery's default strategy, behind a check of each message's shape."""
+    handle = default_strategy(task, app, consumer, **kwargs)
+
+    def checked(message: Any, body: Any, *args: Any, **kw: Any) -> Any:
+        if body is None:  # protocol 2 (protocol 1 bodies were decoded and checked by the consumer)
+            problem = message_problem(message.headers, message.payload)
+            if problem:
+                raise InvalidTaskError(f"taskops refused a malformed task message: {problem}")
+        return handle(message, body, *args, **kw)
+
+    return checked
+
+
+class Request(CeleryRequest):
+    """Celery's request; an error while it reads the message refuses the message instead of stopping the worker."""
+
+    def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(message, *args, **kwargs)
+        except InvalidTaskError:
+            raise
+        except Exception as exc:  # nothing has run yet: refuse the message, never stop
+            raise InvalidTaskError(f"taskops refused a malformed task message: {exc!r}") from exc
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer; a message whose handling raises is rejected and reported, and consuming goes on."""
+
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        handle = super().create_task_handler(*args, **kwargs)
+
+        def on_task_received(message: Any) -> Any:
+            try:
+                return handle(message)
+            except Exception as exc:  # noqa: BLE001  # one message must never stop the worker
+                self.refuse(message, exc)
+                return None
+
+        return on_task_received
+
+    def refuse(self, message: Any, exc: BaseException) -> None:
+        """Log, reject (unless already settled) and report a message nothing could handle."""
+        logger.error("taskops: refused a task message that Celery could not handle: %r", exc, exc_info=exc)
+        if not message.acknowledged:
+            message.reject_log_error(logger, self.connection_errors)  # type: ignore[attr-defined]
+        celery_signals.task_rejected.send(sender=self, message=message, exc=exc)
+
+
+def protect_consumer(conf: Any = None, **kwargs: Any) -> None:
+    """``celeryd_init``: use taskops' consumer unless the project configured a consumer of its own."""
+    if conf is None:
+        return
+    if conf.worker_consumer == CELERY_CONSUMER:
+        conf.worker_consumer = TASKOPS_CONSUMER
+    elif conf.worker_consumer != TASKOPS_CONSUMER:
+        logger.warning(
+            "taskops: worker_consumer is %r; a task message Celery cannot handle may stop this worker "
+            "(subclass %s to keep its guard)",
+            conf.worker_consumer,
+            TASKOPS_CONSUMER,
+        )
+
+
+def connect() -> None:
+    """Connect :func:`protect_consumer` (idempotent)."""
+    celery_signals.celeryd_init.connect(protect_consumer, weak=False, dispatch_uid="taskops.intake.protect_consumer")
