@@ -83,6 +83,22 @@ SETTINGS: dict[str, Setting] = {
         {}, "a dict", _dict, "{'app.model': [field, ...]}: fields whose values, not only digests, are kept."
     ),
     "PRUNE_BATCH_SIZE": Setting(5_000, "a positive int", _positive_int, "Rows taskops_prune deletes per transaction."),
+    "REDISPATCH_TASKS": Setting(
+        [], "a list of task name patterns", _list_of_str, "Tasks operators may re-dispatch (fnmatch patterns)."
+    ),
+    "REDISPATCH_MAX_CALLS": Setting(50_000, "a positive int", _positive_int, "Most calls one re-dispatch may publish."),
+    "REDISPATCH_BACKGROUND_OVER": Setting(
+        200, "a positive int", _positive_int, "Calls above which a re-dispatch publishes in a background task."
+    ),
+    "REDISPATCH_QUEUE": Setting(
+        None,
+        "None or a queue name",
+        lambda v: v is None or (isinstance(v, str) and bool(v)),
+        "Queue of the background fan-out task; None: the default queue.",
+    ),
+    "REDISPATCH_BATCH_SIZE": Setting(
+        500, "a positive int", _positive_int, "Calls published (and their progress saved) per batch."
+    ),
 }
 
 #: Every key of ``TASKOPS`` with its default (derived from :data:`SETTINGS`).

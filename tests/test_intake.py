@@ -99,13 +99,13 @@ def test_good_messages_have_no_problem() -> None:
 
 
 def best_time(text: str) -> float:
-    """The fastest of three decodes of ``text`` (which the parser refuses)."""
+    """The fastest of five decodes of ``text`` (which the parser refuses), in CPU seconds."""
     times = []
-    for _ in range(3):
-        started = time.perf_counter()
+    for _ in range(5):
+        started = time.process_time()  # this process's CPU time: other load on the machine does not count
         with pytest.raises(ValueError, match=r"Expecting|Unterminated|Invalid"):
             loads(text)
-        times.append(time.perf_counter() - started)
+        times.append(time.process_time() - started)
     return min(times)
 
 
@@ -114,6 +114,6 @@ def test_the_decoder_is_linear_on_hostile_text() -> None:
 
     The absolute figure (1 MB under 100 ms) is measured by ``make bench``.
     """
-    small = best_time("[" * 40 + '"' + '\\"' * 50_000)
-    large = best_time("[" * 40 + '"' + '\\"' * 500_000)
+    small = best_time("[" * 40 + '"' + '\\"' * 20_000)
+    large = best_time("[" * 40 + '"' + '\\"' * 200_000)
     assert large / small < 40

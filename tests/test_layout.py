@@ -22,6 +22,8 @@ PACKAGE = Path(taskops.__file__).resolve().parent
 #: Packages below the admin: they speak to Celery and the database, never to a browser.
 DOMAIN = ("wire", "staleness", "recording", "redispatch", "alerts", "celery.py", "intake.py")
 HTTP_MODULES = ("django.http", "django.urls", "django.contrib.admin", "django.template", "django_htmx")
+#: The admin's audit log is a model, not HTTP: re-dispatch writes a LogEntry for every action.
+ALLOWED = ("django.contrib.admin.models",)
 #: DESIGN.md: split a module before it passes about 400 lines.
 MAX_LINES = 400
 
@@ -134,7 +136,7 @@ def test_the_scan_sees_imports() -> None:
 
 @pytest.mark.parametrize("path", domain_modules(), ids=lambda path: str(path.relative_to(PACKAGE)))
 def test_the_domain_has_no_http(path: Path) -> None:
-    http = [name for name in imported_modules(path) if name.startswith(HTTP_MODULES)]
+    http = [name for name in imported_modules(path) if name.startswith(HTTP_MODULES) and not name.startswith(ALLOWED)]
     assert http == [], f"{path.relative_to(PACKAGE)} imports {http}: requests and pages belong to taskops.admin"
 
 

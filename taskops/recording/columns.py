@@ -30,11 +30,9 @@ class Ownership:
     retry: tuple[str, ...] = ()
     #: Written by the worker at the end of an attempt.
     finish: tuple[str, ...] = ()
-    #: Written by operators' actions only.
-    operator: tuple[str, ...] = ()
 
     def all(self) -> frozenset[str]:
-        return frozenset((*self.key, *self.publisher, *self.start, *self.retry, *self.finish, *self.operator))
+        return frozenset((*self.key, *self.publisher, *self.start, *self.retry, *self.finish))
 
 
 DISPATCH = Ownership(
@@ -56,6 +54,10 @@ DISPATCH = Ownership(
         "group_id",
         "in_transaction",
         "ref_count",
+        # Operator dispatches (re-dispatch): carried by the operator header.
+        "dispatched_by_id",
+        "redispatch_of_id",
+        "operation_id",
     ),
     start=(
         "state",
@@ -70,7 +72,6 @@ DISPATCH = Ownership(
     ),
     retry=("args", "kwargs", "eta", "expires", "retries", "state"),
     finish=("state", "finished_at", "runtime", "exception"),
-    operator=("dispatched_by_id", "redispatch_of_id"),
 )
 
 REF = Ownership(

@@ -38,6 +38,8 @@ from taskops.wire.header import ARGUMENT_CHARS
 MAX_WALK_DEPTH = 32
 #: Characters of an instance's ``str()`` kept for display.
 REPR_CHARS = 200
+#: Message header of operator dispatches: ``{"by": user id, "op": Redispatch id, "of": source Dispatch id}``.
+OPERATOR_HEADER = "taskops_operator"
 
 Row = dict[str, Any]
 
@@ -73,6 +75,8 @@ class DispatchRecord:
     group_id: str
     in_transaction: bool
     refs: list[RefRecord]
+    #: ``dispatched_by_id``, ``operation_id``, ``redispatch_of_id`` of an operator dispatch.
+    operator: dict[str, int | None] = attrs.Factory(dict)
 
     def header(self) -> TaskopsHeader:
         """The ``taskops`` message header: enough for the worker to judge staleness alone."""
@@ -98,6 +102,7 @@ class DispatchRecord:
             "in_transaction": self.in_transaction,
             "ref_count": len(self.refs),
             "source": Source.PUBLISHER,
+            **{column: self.operator.get(column) for column in OPERATOR_COLUMNS},
         }
 
     def ref_rows(self) -> list[Row]:
@@ -183,7 +188,23 @@ def build_record(body: Any, headers: dict[str, Any], exchange: Any, routing_key:
         # The hazard: the worker may start before these rows are committed.
         in_transaction=any(connections[db].in_atomic_block for db in databases),
         refs=refs,
+        operator=read_operator(headers.get(OPERATOR_HEADER)),
     )
+
+
+#: Operator header keys and the ``Dispatch`` columns they fill.
+OPERATOR_COLUMNS = {"dispatched_by_id": "by", "operation_id": "op", "redispatch_of_id": "of"}
+
+
+def read_operator(value: Any) -> dict[str, int | None]:
+    """The operator columns from the header (ids only; anything else is left out)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        column: value[key]
+        for column, key in OPERATOR_COLUMNS.items()
+        if isinstance(value.get(key), int) and not isinstance(value.get(key), bool)
+    }
 
 
 # --- the worker's rows -----------------------------------------------------------
@@ -192,6 +213,7 @@ def build_record(body: Any, headers: dict[str, Any], exchange: Any, routing_key:
 def worker_row(task: Any, header: TaskopsHeader | None, verdict: StartVerdict) -> Row:
     """The ``Dispatch`` columns a worker can fill from the message alone (no publisher's row)."""
     request = task.request
+    operator = read_operator(getattr(request, OPERATOR_HEADER, None))
     return {
         "task_id": request.id,
         "task_name": task.name,
@@ -208,6 +230,7 @@ def worker_row(task: Any, header: TaskopsHeader | None, verdict: StartVerdict) -
         "in_transaction": bool(header and header.in_transaction),
         "ref_count": len(verdict.refs),
         "source": Source.WORKER,
+        **{column: operator.get(column) for column in OPERATOR_COLUMNS},
     }
 
 

@@ -1,7 +1,49 @@
-"""Re-dispatch: the one service every re-dispatch path calls (the admin form,
-the bulk actions, the ``taskops_redispatch`` command), its background fan-out
-task and its audit. No HTTP here: the pages live in :mod:`taskops.admin`.
+"""Re-dispatch: the one service every path calls (the admin's form and actions, ``taskops_redispatch``).
 
-It may import :mod:`taskops.celery` and everything below it, never
-:mod:`taskops.admin` (see ``docs/architecture.md``).
+    draft = plan.for_objects(user=..., task_name=..., model_label=..., pks=[...], reason=...)
+    redispatch = submit(draft)      # checked before, published now or in the background, audited
+
+- :mod:`~taskops.redispatch.plan`: every check, before anything is written (:class:`Refused`);
+- :mod:`~taskops.redispatch.signature`: what a task takes, for the generic form;
+- :mod:`~taskops.redispatch.policy`: allowed tasks and models, permissions;
+- :mod:`~taskops.redispatch.publish`: the audit row, its items, publishing in resumable batches;
+- :mod:`~taskops.redispatch.tasks`: the background fan-out.
+
+No HTTP here: the pages live in :mod:`taskops.admin`.
 """
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from taskops.conf import taskops_settings
+from taskops.models import Redispatch
+from taskops.redispatch.plan import Draft, Options, Refused, for_objects, replay
+from taskops.redispatch.publish import publish_pending, save
+from taskops.redispatch.tasks import fan_out
+
+__all__ = ["Draft", "Options", "Refused", "for_objects", "in_background", "replay", "resume", "submit"]
+
+
+def in_background(draft: Draft) -> bool:
+    """Whether the draft is published by the background fan-out rather than at the call."""
+    return draft.total > int(taskops_settings.REDISPATCH_BACKGROUND_OVER)
+
+
+def submit(draft: Draft) -> Redispatch:
+    """Save the audit (row, items, ``LogEntry``) and publish: now, or in the background when large."""
+    redispatch = save(draft)
+    if in_background(draft):
+        transaction.on_commit(lambda: start_fan_out(redispatch))
+        return redispatch
+    return publish_pending(redispatch)
+
+
+def resume(redispatch: Redispatch) -> None:
+    """Publish, in the background, what a stopped re-dispatch left unpublished."""
+    start_fan_out(redispatch)
+
+
+def start_fan_out(redispatch: Redispatch) -> None:
+    """Send the background fan-out (to ``TASKOPS["REDISPATCH_QUEUE"]``, or the default queue)."""
+    fan_out.apply_async((redispatch.pk,), queue=taskops_settings.REDISPATCH_QUEUE)

@@ -17,7 +17,7 @@ from typing import Any
 from celery import shared_task
 from django.apps import apps
 from django.core.mail import send_mass_mail
-from django.db.models import Model
+from django.db.models import F, Model
 
 from taskops.celery import Task
 from tests.testapp.models import Answer, Book, Comment, Question
@@ -142,3 +142,24 @@ def retry_twice(self: Any) -> int:
 def sleep_for(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+# --- re-dispatch: tasks that opted in (``redispatch=True``) ------------------------
+
+
+@shared_task(redispatch=True)  # type: ignore[call-overload]  # a taskops Task option
+def touch_book(book: Book, note: str = "", times: int = 1) -> str:
+    """Count a visit on the book (its pages), so that a test sees every run."""
+    Book.objects.filter(pk=book.pk).update(pages=F("pages") + times)
+    return f"{book.title}:{note}"
+
+
+@shared_task(redispatch=True)  # type: ignore[call-overload]  # a taskops Task option
+def count_books(books: list[Book], label: str = "") -> int:
+    return len(books)
+
+
+@shared_task(redispatch=True)  # type: ignore[call-overload]  # a taskops Task option
+def pair_books(first: Book, second: Book) -> int:
+    """Two parameters take a Book: a re-dispatch must say which one the objects go to."""
+    return int(first.pk) + int(second.pk)

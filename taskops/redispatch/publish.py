@@ -1,0 +1,210 @@
+"""Saving a checked re-dispatch and publishing its calls, in batches that resume where they stopped.
+
+Each call is a :class:`~taskops.models.RedispatchItem` with a task id chosen
+before it is published (derived from the re-dispatch and the position), so a
+fan-out that was stopped midway (a killed worker, a broker outage) and runs
+again publishes what is left under the same task ids: every object gets one
+task id, never two. Progress is saved after every batch, so at most one batch
+is published again. The rows a batch needs are fetched once per batch (one
+query per model), and the instances go out as such, so the recorder
+snapshots them in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from celery import current_app
+from django.apps import apps
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.db import transaction
+from django.db.models import Count, F, Model
+from django.utils import timezone
+
+from taskops.conf import taskops_settings
+from taskops.models import Dispatch, Redispatch, RedispatchItem
+from taskops.recording.records import OPERATOR_HEADER
+from taskops.redispatch.plan import Draft, Options, Skip, is_redacted, skip_for_task
+from taskops.wire import ModelRef, collect_refs, loads, resolve_refs, substitute
+
+#: Names task ids of re-dispatched calls (uuid5 of the re-dispatch and the position).
+TASK_ID_NAMESPACE = uuid.UUID("6c1f3f5e-6b8e-4f0e-9f2a-2f1a7f3f0c11")
+#: Items written per INSERT when a re-dispatch is saved.
+SAVE_CHUNK = 1_000
+
+
+def task_id_for(redispatch_id: int, position: int) -> str:
+    """The task id of one call, the same however often its publishing is tried."""
+    return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{redispatch_id}:{position}"))
+
+
+def save(draft: Draft) -> Redispatch:
+    """The audit row, its items (written in chunks) and a ``LogEntry``, in one transaction."""
+    with transaction.atomic():
+        redispatch = Redispatch.objects.create(
+            user=draft.user,
+            created_at=timezone.now(),
+            reason=draft.reason,
+            kind=draft.kind,
+            task_name=draft.task_name,
+            plan=draft.plan,
+            options=draft.options.as_json(),
+            total=draft.total,
+        )
+        positions = iter(enumerate(draft.targets()))
+        while chunk := list(islice(positions, SAVE_CHUNK)):
+            RedispatchItem.objects.bulk_create(
+                RedispatchItem(redispatch=redispatch, position=p, target=t, task_id=task_id_for(redispatch.pk, p))
+                for p, t in chunk
+            )
+        LogEntry.objects.log_actions(
+            user_id=draft.user.pk,
+            queryset=[redispatch],
+            action_flag=ADDITION,
+            change_message=audit_message(redispatch, draft),
+            single_object=True,
+        )
+    return redispatch
+
+
+def audit_message(redispatch: Redispatch, draft: Draft) -> str:
+    what = draft.task_name or "their tasks"
+    return f"{redispatch.get_kind_display()}: {draft.total} call(s) of {what}. Reason: {draft.reason}"
+
+
+def publish_pending(redispatch: Redispatch) -> Redispatch:
+    """Publish every call not published yet, a batch at a time; the re-dispatch ends DONE or PARTIAL.
+
+    Raises what stopped it (the re-dispatch is then FAILED, and can be resumed).
+    """
+    Redispatch.objects.filter(pk=redispatch.pk).update(outcome=Redispatch.Outcome.RUNNING)
+    size = max(1, int(taskops_settings.REDISPATCH_BATCH_SIZE))
+    try:
+        while batch := list(redispatch.items.filter(state=RedispatchItem.State.PENDING).order_by("position")[:size]):
+            publish_batch(redispatch, batch)
+    except Exception as exc:
+        Redispatch.objects.filter(pk=redispatch.pk).update(
+            outcome=Redispatch.Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        raise
+    redispatch.refresh_from_db()
+    redispatch.outcome = Redispatch.Outcome.PARTIAL if redispatch.skipped else Redispatch.Outcome.DONE
+    redispatch.finished_at = timezone.now()
+    redispatch.error = ""
+    redispatch.save(update_fields=["outcome", "finished_at", "error"])
+    return redispatch
+
+
+def publish_batch(redispatch: Redispatch, items: list[RedispatchItem]) -> None:
+    """Publish one batch; then mark its items and count them, in one transaction."""
+    calls = replay_calls(items) if redispatch.kind == Redispatch.Kind.REPLAY else object_calls(redispatch, items)
+    options = Options.from_json(redispatch.options)
+    published: list[int] = []
+    skipped: dict[str, list[int]] = {}
+    for item, call in zip(items, calls, strict=True):
+        if isinstance(call, str):
+            skipped.setdefault(call, []).append(item.pk)
+            continue
+        task, args, kwargs, source = call
+        task.apply_async(
+            args=args,
+            kwargs=kwargs,
+            task_id=item.task_id,
+            headers={OPERATOR_HEADER: {"by": redispatch.user_id, "op": redispatch.pk, "of": source}},
+            **publish_options(options),
+        )
+        published.append(item.pk)
+    with transaction.atomic():
+        RedispatchItem.objects.filter(pk__in=published).update(state=RedispatchItem.State.PUBLISHED)
+        for note, pks in skipped.items():
+            RedispatchItem.objects.filter(pk__in=pks).update(state=RedispatchItem.State.SKIPPED, note=note[:255])
+        Redispatch.objects.filter(pk=redispatch.pk).update(
+            published=F("published") + len(published), skipped=F("skipped") + sum(map(len, skipped.values()))
+        )
+
+
+def publish_options(options: Options) -> dict[str, Any]:
+    chosen: dict[str, Any] = {"queue": options.queue or None}
+    if options.countdown is not None:
+        chosen["countdown"] = options.countdown
+    if options.priority is not None:
+        chosen["priority"] = options.priority
+    return {key: value for key, value in chosen.items() if value is not None}
+
+
+#: One call to publish: (task, args, kwargs, source dispatch id), or why it is skipped.
+Call = tuple[Any, tuple[Any, ...], dict[str, Any], int | None] | str
+
+
+def object_calls(redispatch: Redispatch, items: list[RedispatchItem]) -> Iterator[Call]:
+    """The batch's calls of a task for objects: rows fetched in one query, gone ones skipped."""
+    plan = redispatch.plan
+    task = current_app.tasks[redispatch.task_name]
+    model: type[Model] = apps.get_model(plan["model"])
+    many = bool(plan.get("many"))
+    wanted = {pk for item in items for pk in (loads(item.target) if many else [item.target])}
+    rows = in_bulk(model, wanted)
+    extra = loads(plan.get("kwargs") or "{}")
+    for item in items:
+        pks = loads(item.target) if many else [item.target]
+        found = [rows.get(str(pk)) for pk in pks]
+        gone = [str(pk) for pk, row in zip(pks, found, strict=True) if row is None]
+        if gone:
+            yield f"{Skip.OBJECTS_GONE}: {model._meta.label_lower}:{', '.join(gone[:5])}"
+            continue
+        value: Any = found if many else found[0]
+        yield task, (), {**extra, plan["parameter"]: value}, None
+
+
+def in_bulk(model: type[Model], pks: set[Any]) -> dict[str, Model]:
+    """Rows by their pk as text (the form items keep), one query."""
+    field = model._meta.pk
+    assert field is not None
+    values = [field.to_python(pk) for pk in pks]
+    return {str(row.pk): row for row in model._default_manager.filter(pk__in=values)}
+
+
+def replay_calls(items: list[RedispatchItem]) -> Iterator[Call]:
+    """The batch's replays: stored arguments decoded, their rows fetched afresh (one query per model)."""
+    sources = Dispatch.objects.in_bulk([int(item.target) for item in items])
+    decoded: dict[int, tuple[Any, Any]] = {}
+    refs: set[ModelRef] = set()
+    for source in sources.values():
+        if is_redacted(source) or skip_for_task(source.task_name) is not None:
+            continue
+        args, kwargs = loads(source.args or "[]"), loads(source.kwargs or "{}")
+        collect_refs(args, refs, root="args")
+        collect_refs(kwargs, refs, root="kwargs")
+        decoded[source.pk] = (args, kwargs)
+    rows = resolve_refs(refs) if refs else {}
+    for item in items:
+        dispatch = sources.get(int(item.target))
+        if dispatch is None:
+            yield Skip.SOURCE_GONE
+            continue
+        why = Skip.REDACTED if is_redacted(dispatch) else skip_for_task(dispatch.task_name)
+        if why is not None:
+            yield why
+            continue
+        args, kwargs = decoded[dispatch.pk]
+        mine: set[ModelRef] = set()
+        collect_refs([args, kwargs], mine)
+        gone = sorted(str(ref) for ref in mine if rows.get(ref) is None)
+        if gone:
+            yield f"{Skip.OBJECTS_GONE}: {', '.join(gone[:5])}"
+            continue
+        yield (
+            current_app.tasks[dispatch.task_name],
+            tuple(substitute(args, rows, root="args")),
+            substitute(kwargs, rows, root="kwargs"),
+            dispatch.pk,
+        )
+
+
+def skipped_by_note(redispatch: Redispatch) -> dict[str, int]:
+    """How many calls were skipped, by note."""
+    rows = redispatch.items.filter(state=RedispatchItem.State.SKIPPED).values("note").annotate(calls=Count("pk"))
+    return {row["note"]: row["calls"] for row in rows.order_by("note")}

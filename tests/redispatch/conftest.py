@@ -1,0 +1,50 @@
+"""Users with and without the permissions a re-dispatch needs, and a record of what was published."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from celery.signals import after_task_publish
+from django.contrib.auth.models import Permission, User
+
+from tests.celery_app import app
+
+#: A queue no worker reads: what the in-process tests publish stays there (and is purged).
+IDLE = "taskops-tests-idle"
+
+
+@pytest.fixture
+def published() -> Iterator[list[dict[str, Any]]]:
+    """Headers of every message published during the test."""
+    captured: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        captured.append(dict(headers or {}))
+
+    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.redispatch.capture")
+    yield captured
+    after_task_publish.disconnect(dispatch_uid="tests.redispatch.capture")
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    """A staff user with the given permissions (``"app.codename"``)."""
+
+    def make(name: str, *perms: str, superuser: bool = False) -> User:
+        user = User.objects.create_user(name, password="x", is_staff=True, is_superuser=superuser)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        return User.objects.get(pk=user.pk)  # permissions are cached per instance
+
+    return make
+
+
+@pytest.fixture
+def operator(make_user: Callable[..., User]) -> User:
+    """May re-dispatch, and may view books."""
+    return make_user("operator", "taskops.redispatch_dispatch", "testapp.view_book")

@@ -1,0 +1,145 @@
+"""Publishing a checked re-dispatch, in-process: one call per object, the audit, replays, resuming."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from taskops import recording
+from taskops.models import Dispatch, Redispatch, RedispatchItem
+from taskops.redispatch import Options, for_objects, replay, submit
+from taskops.redispatch import publish as publish_module
+from taskops.redispatch.publish import publish_pending, save, task_id_for
+from taskops.wire import HEADER
+from tests.redispatch.conftest import IDLE
+from tests.testapp.models import Book
+from tests.testapp.tasks import add, count_books, touch_book
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def books(count: int) -> list[Book]:
+    return [Book.objects.create(title=f"book {i}") for i in range(count)]
+
+
+def draft_for(user: User, items: list[Book], **changes: Any) -> Any:
+    return for_objects(
+        user=user,
+        task_name=changes.pop("task_name", touch_book.name),
+        model_label="testapp.book",
+        reason="rebuild after the import",
+        pks=[book.pk for book in items],
+        kwargs=changes.pop("kwargs", {"note": "again"}),
+        options=Options(queue=IDLE),
+        **changes,
+    )
+
+
+def test_one_call_per_object_audited(operator: User, published: list[dict[str, Any]]) -> None:
+    items = books(3)
+
+    redispatch = submit(draft_for(operator, items))
+
+    assert (redispatch.outcome, redispatch.published, redispatch.skipped) == (Redispatch.Outcome.DONE, 3, 0)
+    task_ids = [task_id_for(redispatch.pk, position) for position in range(3)]
+    assert [headers["id"] for headers in published] == task_ids
+    assert all(
+        headers["taskops_operator"] == {"by": operator.pk, "op": redispatch.pk, "of": None} for headers in published
+    )
+    assert [ref[1] for headers in published for ref in headers[HEADER]["refs"]] == [book.pk for book in items]
+    assert recording.flush()
+    rows = Dispatch.objects.filter(task_id__in=task_ids).order_by("enqueued_at")
+    assert [(row.dispatched_by_id, row.operation_id, row.task_name) for row in rows] == [
+        (operator.pk, redispatch.pk, touch_book.name)
+    ] * 3
+    assert all('"note": "again"' in row.kwargs for row in rows)
+    assert set(redispatch.items.values_list("state", flat=True)) == {RedispatchItem.State.PUBLISHED}
+    entry = LogEntry.objects.get(object_id=str(redispatch.pk))
+    assert (entry.user_id, entry.action_flag) == (operator.pk, ADDITION)
+    assert "rebuild after the import" in entry.change_message
+
+
+def test_a_list_parameter_is_one_call(operator: User, published: list[dict[str, Any]]) -> None:
+    items = books(4)
+    redispatch = submit(draft_for(operator, items, task_name=count_books.name, kwargs={}))
+    assert redispatch.published == 1
+    (headers,) = published
+    assert [ref[2] for ref in headers[HEADER]["refs"]] == [f"kwargs.books[{i}]" for i in range(4)]
+
+
+def test_an_object_deleted_before_publishing_is_skipped(operator: User, published: list[dict[str, Any]]) -> None:
+    items = books(3)
+    draft = draft_for(operator, items)
+    items[1].delete()
+
+    redispatch = submit(draft)
+
+    assert (redispatch.outcome, redispatch.published, redispatch.skipped) == (Redispatch.Outcome.PARTIAL, 2, 1)
+    assert len(published) == 2
+    skipped = redispatch.items.get(state=RedispatchItem.State.SKIPPED)
+    assert skipped.note.startswith("objects gone: testapp.book:")
+
+
+def test_replay_publishes_the_exact_arguments_again(operator: User, published: list[dict[str, Any]]) -> None:
+    book = Book.objects.create(title="b")
+    source = touch_book.apply_async((book,), {"note": "first", "times": 2}, queue=IDLE)
+    other = add.apply_async((1, 2), queue=IDLE)
+    assert recording.flush()
+    sources = Dispatch.objects.filter(task_id__in=[source.id, other.id])
+
+    redispatch = submit(replay(user=operator, dispatches=sources, reason="again", options=Options(queue=IDLE)))
+
+    assert (redispatch.published, redispatch.skipped) == (1, 1)
+    assert recording.flush()
+    original = Dispatch.objects.get(task_id=source.id)
+    again = Dispatch.objects.get(operation=redispatch)
+    assert (again.args, again.kwargs) == (original.args, original.kwargs)
+    assert (again.redispatch_of_id, again.dispatched_by_id) == (original.pk, operator.pk)
+    assert redispatch.items.get(state=RedispatchItem.State.SKIPPED).note == "task not allowed"
+
+
+def test_a_stopped_publish_resumes_without_a_second_task_id(
+    operator: User, published: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = books(7)
+    redispatch = save(draft_for(operator, items))
+    real_batch = publish_module.publish_batch
+    calls = {"batches": 0}
+
+    def broken_after_two_batches(*args: Any) -> None:
+        calls["batches"] += 1
+        if calls["batches"] == 3:
+            raise ConnectionError("the broker went away")
+        real_batch(*args)
+
+    monkeypatch.setattr(publish_module, "publish_batch", broken_after_two_batches)
+    with override_settings(TASKOPS={"REDISPATCH_BATCH_SIZE": 2}), pytest.raises(ConnectionError):
+        publish_pending(redispatch)
+    redispatch.refresh_from_db()
+    assert (redispatch.outcome, redispatch.published) == (Redispatch.Outcome.FAILED, 4)
+    assert "the broker went away" in redispatch.error
+
+    monkeypatch.setattr(publish_module, "publish_batch", real_batch)
+    with override_settings(TASKOPS={"REDISPATCH_BATCH_SIZE": 2}):
+        publish_pending(redispatch)
+
+    redispatch.refresh_from_db()
+    assert (redispatch.outcome, redispatch.published, redispatch.error) == (Redispatch.Outcome.DONE, 7, "")
+    ids = [headers["id"] for headers in published]
+    assert sorted(ids) == sorted(task_id_for(redispatch.pk, position) for position in range(7))  # each once
+
+
+@override_settings(TASKOPS={"REDISPATCH_BACKGROUND_OVER": 2})
+def test_a_large_selection_goes_to_the_background(
+    operator: User, published: list[dict[str, Any]], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    items = books(3)
+    with django_capture_on_commit_callbacks(execute=True):
+        redispatch = submit(draft_for(operator, items))
+    assert redispatch.outcome == Redispatch.Outcome.QUEUED
+    assert [headers["task"] for headers in published] == ["taskops.redispatch.fan_out"]
