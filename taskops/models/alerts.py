@@ -1,0 +1,120 @@
+"""Alert rules and the incidents they open."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Condition(models.TextChoices):
+    """What an :class:`AlertRule` watches, per task name, over its window."""
+
+    LAG_P95 = "lag_p95", _("Lag p95 over N seconds")
+    LAG_ANY = "lag_any", _("Any task's lag over N seconds")
+    DRIFT_RATE = "drift_rate", _("Changed or missing rows over N % of checked dispatches")
+    ANY_MISSING = "any_missing", _("Any missing row")
+    ANY_RACE = "any_race", _("Any likely race")
+    BACKLOG_AGE = "backlog_age", _("A due task waiting over N seconds")
+    STUCK = "stuck", _("Started but not finished after N seconds")
+    FAILURE_RATE = "failure_rate", _("Failures over N % of finished dispatches")
+
+
+class Channel(models.TextChoices):
+    """Where an alert is told, on open and on resolve."""
+
+    DASHBOARD = "dashboard", _("Dashboard")
+    EMAIL = "email", _("Email")
+    LOG = "log", _("Log")
+    WEBHOOK = "webhook", _("Webhook")
+    SIGNAL = "signal", _("Django signal")
+
+
+class AlertRule(models.Model):
+    """A condition on dispatches of matching tasks, and where to say that it holds."""
+
+    name = models.CharField(_("name"), max_length=200)
+    #: fnmatch pattern of task names (``shop.tasks.*``); each matching task is a subject of its own.
+    task_pattern = models.CharField(_("task pattern"), max_length=255)
+    condition = models.CharField(_("condition"), max_length=32, choices=Condition.choices)
+    #: Seconds (lag, backlog, stuck) or percent (rates); unused by "any missing" and "any race".
+    threshold = models.FloatField(_("threshold"), default=0)
+    #: Dispatches a rate needs in the window before it counts (a rate over 2 dispatches says little).
+    min_count = models.PositiveIntegerField(_("minimum count"), default=1)
+    window = models.DurationField(_("window"), default=dt.timedelta(minutes=15))
+    #: How long the condition must stay clear before an open alert is resolved.
+    cooldown = models.DurationField(_("cool-down"), default=dt.timedelta(minutes=5))
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    #: Email recipients; empty: the project's ``ADMINS``.
+    emails = models.TextField(_("email addresses"), blank=True)
+    webhook_url = models.URLField(_("webhook URL"), blank=True, max_length=500)
+    #: Signs each webhook body (HMAC-SHA256, ``X-Taskops-Signature``).
+    webhook_secret = models.CharField(_("webhook secret"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    """One incident: a rule's condition holding for one task name, from open to resolved."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        RESOLVED = "resolved", _("Resolved")
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    #: The task name the condition holds for.
+    subject = models.CharField(_("task"), max_length=255)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    #: Rounds (or task starts) in which the condition held.
+    count = models.PositiveIntegerField(_("count"), default=1)
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+    #: The measured value when last seen (seconds, percent or rows), for the message.
+    value = models.FloatField(_("value"), default=0)
+    #: A few dispatch ids that show it.
+    samples = models.JSONField(_("sample dispatches"), default=list, blank=True)
+    #: Since when the condition has been clear (resolved after the rule's cool-down).
+    clear_since = models.DateTimeField(_("clear since"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    #: What each notification did: ``[{"channel", "event", "ok", "detail", "at"}]``; failures stay visible.
+    notifications = models.JSONField(_("notifications"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-last_seen", "-pk"]
+        constraints = [
+            # One incident at a time per rule and task: later occurrences count on it.
+            models.UniqueConstraint(
+                fields=["rule", "subject"],
+                condition=~models.Q(status="resolved"),
+                name="taskops_alert_one_open",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-last_seen"], name="taskops_alert_status")]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.subject}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.RESOLVED
