@@ -14,12 +14,13 @@ class TaskopsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django wants: these modules import the models.
-        from taskops import checks, intake, recording, wire
+        from taskops import alerts, checks, intake, recording, wire
         from taskops.conf import taskops_settings
 
         wire.install()
         recording.connect()
         intake.connect()
+        alerts.connect()
         attrs_classes = taskops_settings.ATTRS_CLASSES
         wire.register_configured_classes(attrs_classes if isinstance(attrs_classes, list | tuple) else [])
         for check in checks.ALL:

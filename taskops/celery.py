@@ -24,7 +24,7 @@ from django.db.models import Model
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
 from taskops.recording import record_start
 from taskops.recording.worker import attempt_started_at
-from taskops.signals import task_skipped
+from taskops.signals import stale_start, task_skipped
 from taskops.staleness import StaleObjectError, StartVerdict, judge_start
 from taskops.wire import (
     CodecError,
@@ -141,6 +141,14 @@ class Task(BaseTask):
         verdict = judge_start(header, objects, started_at, eta)
         self.warn_if_race(verdict)
         missing = sorted(str(ref) for ref, obj in objects.items() if obj is None)
+        if missing or verdict.likely_race:
+            stale_start.send(
+                sender=type(self),
+                task_name=self.name,
+                task_id=request.id,
+                missing=bool(missing),
+                likely_race=verdict.likely_race,
+            )
         if missing:
             record_start(self, header, verdict, self.on_missing)
             self.apply_on_missing(missing)

@@ -90,6 +90,19 @@ SETTINGS: dict[str, Setting] = {
     "REDISPATCH_BACKGROUND_OVER": Setting(
         200, "a positive int", _positive_int, "Calls above which a re-dispatch publishes in a background task."
     ),
+    "ALERTS_INTERVAL": Setting(
+        60, "a positive int", _positive_int, "Seconds between alert evaluations (a rule's window is at least this)."
+    ),
+    "METRICS_TOKEN": Setting(
+        None,
+        "None or a string of at least 16 characters",
+        lambda v: v is None or (isinstance(v, str) and len(v) >= 16),
+        "Bearer token for the metrics view; None: staff login only.",
+    ),
+    "METRICS_WINDOW": Setting(300, "a positive int", _positive_int, "Seconds of recent dispatches the metrics cover."),
+    "METRICS_CACHE_SECONDS": Setting(
+        5, "a positive int", _positive_int, "Seconds a metrics scrape is cached (shared by scrapers and processes)."
+    ),
     "REDISPATCH_QUEUE": Setting(
         None,
         "None or a queue name",

@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+import taskops.views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics/", taskops.views.metrics),
 ]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from taskops.conf import taskops_settings
 
 
 class Condition(models.TextChoices):
@@ -61,6 +66,45 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuse a rule that could never work, field by field."""
+        errors: dict[str, list[str]] = {}
+
+        def refuse(field: str, message: Any) -> None:
+            errors.setdefault(field, []).append(str(message))
+
+        if not self.task_pattern.strip():
+            refuse("task_pattern", _("Give a task name or pattern, e.g. shop.tasks.* (or * for every task)."))
+        needs_threshold = self.condition not in (Condition.ANY_MISSING, Condition.ANY_RACE)
+        if needs_threshold and not self.threshold > 0:
+            refuse("threshold", _("This condition needs a threshold above zero."))
+        if self.condition in (Condition.DRIFT_RATE, Condition.FAILURE_RATE) and self.threshold >= 100:
+            refuse("threshold", _("A rate is a percentage below 100."))
+        unknown = (
+            [c for c in self.channels or [] if c not in Channel.values] if isinstance(self.channels, list) else ["?"]
+        )
+        if unknown:
+            refuse("channels", _("Unknown channel(s): %(names)s.") % {"names": ", ".join(map(str, unknown))})
+        if Channel.WEBHOOK in (self.channels or []) and not self.webhook_url.startswith(("http://", "https://")):
+            refuse("webhook_url", _("The webhook channel needs an http:// or https:// URL."))
+        interval = dt.timedelta(seconds=taskops_settings.ALERTS_INTERVAL)
+        if self.window is not None and self.window < interval:
+            refuse(
+                "window", _("The window must be at least the evaluation interval (%(s)s s).") % {"s": interval.seconds}
+            )
+        if self.cooldown is not None and self.cooldown < dt.timedelta(0):
+            refuse("cooldown", _("The cool-down cannot be negative."))
+        if self.min_count < 1:
+            refuse("min_count", _("The minimum count is at least 1."))
+        if errors:
+            raise ValidationError(errors)
+
+    def recipients(self) -> list[str]:
+        """The rule's email addresses, else the project's ``ADMINS``."""
+        listed = [address for address in re.split(r"[\s,;]+", self.emails) if address]
+        # ADMINS: (name, address) pairs, or plain addresses (Django 6).
+        return listed or [admin if isinstance(admin, str) else admin[1] for admin in settings.ADMINS]
 
 
 class Alert(models.Model):

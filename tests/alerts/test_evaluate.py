@@ -1,0 +1,135 @@
+"""An alert's life in-process: open once, count, acknowledge, resolve once; every channel told twice at most."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.test import override_settings
+from django.utils import timezone
+
+from taskops.alerts import acknowledge, evaluate
+from taskops.alerts.webhook import SIGNATURE_HEADER, post
+from taskops.models import Alert, AlertRule, Channel, Condition, Drift
+from taskops.signals import alert_opened, alert_resolved
+from tests.alerts.webhook_server import webhook_receiver
+from tests.factories import make_dispatch
+from tests.testapp.models import Book
+
+pytestmark = pytest.mark.django_db
+
+TASK = "tests.testapp.tasks.touch_book"
+
+
+@pytest.fixture
+def told() -> Any:
+    events: list[tuple[str, int]] = []
+
+    def opened(alert: Alert, **kwargs: Any) -> None:
+        events.append(("opened", alert.pk))
+
+    def resolved(alert: Alert, **kwargs: Any) -> None:
+        events.append(("resolved", alert.pk))
+
+    alert_opened.connect(opened, dispatch_uid="tests.opened")
+    alert_resolved.connect(resolved, dispatch_uid="tests.resolved")
+    yield events
+    alert_opened.disconnect(dispatch_uid="tests.opened")
+    alert_resolved.disconnect(dispatch_uid="tests.resolved")
+
+
+@override_settings(ADMINS=[("Ops", "ops@example.com")])
+def test_open_count_acknowledge_resolve(told: list[tuple[str, int]], caplog: pytest.LogCaptureFixture) -> None:
+    rule = AlertRule.objects.create(
+        name="missing rows",
+        task_pattern="tests.testapp.tasks.*",
+        condition=Condition.ANY_MISSING,
+        channels=[Channel.EMAIL, Channel.LOG, Channel.SIGNAL, Channel.DASHBOARD],
+        window=dt.timedelta(minutes=5),
+        cooldown=dt.timedelta(minutes=2),
+    )
+    now = timezone.now()
+    make_dispatch(
+        Book.objects.create(title="b"), task_name=TASK, drift=Drift.MISSING, enqueued_at=now - dt.timedelta(seconds=10)
+    )
+
+    with caplog.at_level(logging.WARNING, logger="taskops.alerts"):
+        first = evaluate(now)
+    (alert,) = first.opened
+    assert (alert.subject, alert.status, alert.count) == (TASK, Alert.Status.OPEN, 1)
+    assert [m.to for m in mail.outbox] == [["ops@example.com"]]
+    assert told == [("opened", alert.pk)]
+    assert "missing rows: tests.testapp.tasks.touch_book" in caplog.text
+
+    again = evaluate(now + dt.timedelta(seconds=30))  # still holds: counted, nothing sent
+    alert.refresh_from_db()
+    assert (again.opened, alert.count) == ([], 2)
+    assert len(mail.outbox) == 1
+    assert len(told) == 1
+
+    acknowledge(alert, User.objects.create_user("op"))
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.ACKNOWLEDGED
+    assert alert.acknowledged_by is not None
+    assert alert.acknowledged_by.username == "op"
+
+    clear_from = now + dt.timedelta(minutes=6)  # the missing row is out of the window
+    assert evaluate(clear_from).resolved == []  # clear, cooling down
+    assert evaluate(clear_from + dt.timedelta(minutes=1)).resolved == []
+    (resolved,) = evaluate(clear_from + dt.timedelta(minutes=2)).resolved
+    assert resolved.pk == alert.pk
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.RESOLVED
+    assert len(mail.outbox) == 2
+    assert told == [("opened", alert.pk), ("resolved", alert.pk)]
+    assert [(n["channel"], n["event"], n["ok"]) for n in alert.notifications] == [
+        (c, e, True) for e in ("opened", "resolved") for c in ("email", "log", "signal", "dashboard")
+    ]
+
+    # The condition comes back: a new incident, kept apart from the resolved one.
+    make_dispatch(
+        Book.objects.create(title="c"),
+        task_name=TASK,
+        drift=Drift.MISSING,
+        enqueued_at=clear_from + dt.timedelta(minutes=3),
+    )
+    (reopened,) = evaluate(clear_from + dt.timedelta(minutes=3, seconds=5)).opened
+    assert reopened.pk != alert.pk
+    assert Alert.objects.filter(rule=rule).count() == 2
+
+
+def test_a_broken_channel_is_noted_and_does_not_silence_the_others(told: list[tuple[str, int]]) -> None:
+    AlertRule.objects.create(
+        name="r", task_pattern="*", condition=Condition.ANY_MISSING, channels=[Channel.EMAIL, Channel.SIGNAL]
+    )
+    make_dispatch(Book.objects.create(title="b"), task_name=TASK, drift=Drift.MISSING)
+    with override_settings(ADMINS=[]):
+        (alert,) = evaluate().opened
+    alert.refresh_from_db()
+    assert [(n["channel"], n["ok"]) for n in alert.notifications] == [("email", False), ("signal", True)]
+    assert "no recipients" in alert.notifications[0]["detail"]
+    assert told == [("opened", alert.pk)]
+
+
+def test_a_webhook_post_is_signed() -> None:
+    with webhook_receiver() as receiver:
+        body = json.dumps({"event": "opened"}).encode()
+        assert post(receiver.url, body, "s3cret") == 200
+    ((headers, received),) = receiver.requests
+    assert received == body
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
+
+
+def test_a_webhook_error_status_raises() -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 500
+        with pytest.raises(OSError, match="500"):
+            post(receiver.url, b"{}", "s")
