@@ -16,13 +16,14 @@ from typing import Any
 
 import attrs
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from taskops.admin.display import format_duration
 from taskops.admin.links import Linker, ObjectLink
+from taskops.admin.objects import python_pk
 from taskops.models import Dispatch, ObjectRef
 
 #: Characters of a current or old field value shown on the detail page.
@@ -61,14 +62,9 @@ def fetch_current(refs: Iterable[ObjectRef]) -> dict[int, Model | None]:
     found: dict[int, Model | None] = {}
     for content_type, group in by_type.items():
         model = content_type.model_class()
-        if model is None or model._meta.pk is None:
+        if model is None:
             continue
-        pks = {}
-        for ref in group:
-            try:
-                pks[ref.pk] = model._meta.pk.to_python(ref.object_pk)
-            except ValidationError:
-                pks[ref.pk] = None
+        pks = {ref.pk: python_pk(model, ref.object_pk) for ref in group}
         rows = {
             obj.pk: obj for obj in model._default_manager.filter(pk__in=[pk for pk in pks.values() if pk is not None])
         }

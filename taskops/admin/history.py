@@ -13,13 +13,13 @@ from typing import Any
 
 import attrs
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
 from django.core.paginator import Page
 from django.db.models import Model
 from django.utils.safestring import SafeString
 
 from taskops.admin.display import drift_badge, format_duration, format_time, state_badge
 from taskops.admin.links import Linker, ObjectLink
+from taskops.admin.objects import python_pk, stored_pk
 from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.models import Dispatch, ObjectRef
 
@@ -43,12 +43,8 @@ def history_target(
     ``refs`` (what the dispatches recorded).
     """
     model = content_type.model_class()
-    instance = None
-    if model is not None and model._meta.pk is not None:
-        try:
-            instance = model._default_manager.filter(pk=model._meta.pk.to_python(object_pk)).first()
-        except (ValidationError, ValueError):
-            instance = None
+    pk = python_pk(model, object_pk) if model is not None else None
+    instance = model._default_manager.filter(pk=pk).first() if model is not None and pk is not None else None
     text = str(instance) if instance is not None else next((ref.object_repr for ref in refs if ref.object_repr), "")
     return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance)
 
@@ -72,16 +68,19 @@ def history_page(content_type: ContentType, object_pk: str, per_page: int, numbe
     published, so ids follow enqueue order, and the ``(content_type,
     object_pk, -dispatch)`` index then serves the page directly: an object
     referenced by 100,000 dispatches pages as fast as one referenced by ten,
-    where sorting by ``enqueued_at`` would join and sort them all.
+    where sorting by ``enqueued_at`` would join and sort them all. A pk no
+    row of the model can have (``abc`` for an integer pk) has no history.
     """
+    stored = stored_pk(content_type.model_class(), object_pk)
+    if stored is None:
+        return EstimatedCountPaginator(ObjectRef.objects.none(), per_page).get_page(number)
     refs = (
-        ObjectRef.objects.filter(content_type=content_type, object_pk=object_pk)
+        ObjectRef.objects.filter(content_type=content_type, object_pk=stored)
         .select_related("dispatch")
         .only(*HISTORY_FIELDS)
         .order_by("-dispatch_id")
     )
-    paginator = EstimatedCountPaginator(refs, per_page)
-    return paginator.get_page(number)
+    return EstimatedCountPaginator(refs, per_page).get_page(number)
 
 
 @attrs.frozen

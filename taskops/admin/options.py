@@ -12,6 +12,9 @@ their context is ``admin_site.each_context``, then an overridable
 templates are a class attribute or, when it is None, the first found of
 ``admin/<app>/<model>/<name>``, ``admin/<app>/<name>``, ``admin/<name>``.
 
+Every view refuses a URL whose parameters no text column can hold with a
+400 before any query (``params``).
+
 This module adds no query of its own: each page costs what the modules it
 draws on say (changelist, detail, history, dashboard).
 """
@@ -21,13 +24,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
-from django.contrib.admin.options import ShowFacets
+from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -43,7 +46,9 @@ from taskops.admin.dashboard import queries, table
 from taskops.admin.display import drift_badge, format_duration, state_badge
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
 from taskops.admin.links import Linker
+from taskops.admin.objects import content_type_for_id, python_pk
 from taskops.admin.paginator import EstimatedCountPaginator
+from taskops.admin.params import check_query_string, reject_unstorable
 from taskops.admin.search import search_dispatches
 from taskops.models import Dispatch
 
@@ -105,10 +110,20 @@ class DispatchAdmin(BaseAdmin):
 
     def check_view_permission(self, request: HttpRequest) -> None:
         """Every taskops view starts here: ``view_dispatch`` (or change) or 403; then, as Django's views
-        do, the request says which admin site it is on (``{% url %}`` reverses within it)."""
+        do, the request says which admin site it is on (``{% url %}`` reverses within it); then a query
+        string no text column can hold is a 400."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
+        check_query_string(request)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Dispatch | None:
+        """Django's, but an id no dispatch can have (``abc``, NUL, out of range) is a 400 after the permission
+        check, where Django would redirect as for a deleted row (detail, history and delete pages)."""
+        if from_field is None and python_pk(Dispatch, object_id) is None:
+            self.check_view_permission(request)
+            raise BadRequest(_("“%(id)s” is not a dispatch id.") % {"id": object_id[:100]})
+        return super().get_object(request, object_id, from_field)
 
     # --- shared by every page ---
 
@@ -148,6 +163,15 @@ class DispatchAdmin(BaseAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         """The changelist class: rows come with their refs (one query per page)."""
         return DispatchChangeList
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        """Django's, but parameters it cannot use (unknown fields, bad values, no such page) are a 400,
+        where Django would redirect to ``?e=1`` and call it a database error."""
+        check_query_string(request)
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as error:
+            raise BadRequest(_("The filters or the page of this list are not valid.")) from error
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
@@ -245,7 +269,8 @@ class DispatchAdmin(BaseAdmin):
         return [
             path("dashboard/", wrap(self.dashboard_view), name="{}_{}_dashboard".format(*info)),
             path(
-                "object-history/<int:content_type_id>/<path:object_pk>/",
+                # str, not int: "abc" is a 400 here, not a redirect to a change page that does not exist.
+                "object-history/<str:content_type_id>/<path:object_pk>/",
                 wrap(self.object_task_history_view),
                 name="{}_{}_object_history".format(*info),
             ),
@@ -280,18 +305,19 @@ class DispatchAdmin(BaseAdmin):
     def object_task_history_view(
         self,
         request: HttpRequest,
-        content_type_id: int,
+        content_type_id: int | str,
         object_pk: str,
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """Every dispatch that referenced one object, newest first."""
+        """Every dispatch that referenced one object, newest first; a content type that does not exist is a 400."""
         self.check_view_permission(request)
-        try:
-            content_type = ContentType.objects.get_for_id(content_type_id)
-        except ContentType.DoesNotExist as error:
-            raise Http404(_("No such content type.")) from error
+        object_pk = unquote(object_pk)
+        reject_unstorable([object_pk])
+        content_type = content_type_for_id(str(content_type_id))
+        if content_type is None:
+            raise BadRequest(_("There is no content type “%(id)s”.") % {"id": str(content_type_id)[:100]})
         templates = self.get_template_names(self.object_task_history_template, "object_task_history.html")
-        context = self.get_object_task_history_context(request, content_type, unquote(object_pk))
+        context = self.get_object_task_history_context(request, content_type, object_pk)
         return self.render_page(request, templates, context, extra_context)
 
     def get_object_task_history_context(
