@@ -1,9 +1,13 @@
 """An object's task history: every dispatch that referenced it, newest first.
 
+What the page says of the object itself (its ``str()``, whether it still
+exists) follows ``visibility.Visibility``.
+
 Cost per page, however many dispatches referenced the object: one query for
 the page of refs with their dispatches (on the ``(content_type, object_pk,
 -dispatch)`` index), one capped count (``EstimatedCountPaginator``), one for
-the object itself; the rows' links cost one ``reverse`` in all.
+the object itself when the user may view it; the rows' links cost one
+``reverse`` in all.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ class HistoryTarget:
     content_type: ContentType
     object_pk: str
     link: ObjectLink
+    #: The row now; None when it is gone or not shown to this user.
     instance: Model | None
+    #: The row still exists; None when that is not shown to this user (or its model is not installed).
+    exists: bool | None
 
 
 def history_target(
@@ -40,13 +47,17 @@ def history_target(
     """The object now (or None if gone or not installed), linked to its admin page.
 
     Its label is its ``str()`` now, or, once it is gone, the latest one among
-    ``refs`` (what the dispatches recorded).
+    ``refs`` (what the dispatches recorded). Users who may not view its
+    model see neither, nor whether it exists.
     """
     model = content_type.model_class()
-    pk = python_pk(model, object_pk) if model is not None else None
-    instance = model._default_manager.filter(pk=pk).first() if model is not None and pk is not None else None
+    if model is None or not linker.visibility.may_view(model):
+        return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk), None, None)
+    pk = python_pk(model, object_pk)
+    instance = model._default_manager.filter(pk=pk).first() if pk is not None else None
     text = str(instance) if instance is not None else next((ref.object_repr for ref in refs if ref.object_repr), "")
-    return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance)
+    exists = None if pk is None else instance is not None  # "abc" of an integer pk never existed
+    return HistoryTarget(content_type, object_pk, linker.link(content_type, object_pk, text), instance, exists)
 
 
 #: What a history row shows: the ref's own columns, and its dispatch's.

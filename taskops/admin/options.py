@@ -13,7 +13,8 @@ templates are a class attribute or, when it is None, the first found of
 ``admin/<app>/<model>/<name>``, ``admin/<app>/<name>``, ``admin/<name>``.
 
 Every view refuses a URL whose parameters no text column can hold with a
-400 before any query (``params``).
+400 before any query (``params``), and what it shows of other models' rows
+follows one policy (``visibility``, through ``Linker``).
 
 This module adds no query of its own: each page costs what the modules it
 draws on say (changelist, detail, history, dashboard).
@@ -21,8 +22,10 @@ draws on say (changelist, detail, history, dashboard).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
@@ -181,9 +184,19 @@ class DispatchAdmin(BaseAdmin):
 
     @admin.display(description=_("task"), ordering="task_name")
     def task(self, obj: Dispatch) -> SafeString:
-        short_id = obj.task_id[:8]
-        by = format_html(" · {}", obj.dispatched_by) if obj.dispatched_by_id else ""
-        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, short_id, by)
+        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
+        return self.task_cell(obj, Linker(self.admin_site, None))
+
+    def task_cell(self, obj: Dispatch, linker: Linker) -> SafeString:
+        """Task name, short id, and the operator who dispatched it (by name to users who may view users)."""
+        operator = self.operator_html(obj, linker)
+        by = format_html(" · {}", operator) if operator else ""
+        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, obj.task_id[:8], by)
+
+    def operator_html(self, obj: Dispatch, linker: Linker) -> SafeString | str:
+        """The user who dispatched it (operator dispatches): by name to users who may view users, else by pk."""
+        user = obj.dispatched_by if obj.dispatched_by_id else None
+        return linker.instance_link(user).name_html() if user is not None else ""
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Dispatch) -> SafeString:
@@ -209,14 +222,36 @@ class DispatchAdmin(BaseAdmin):
         """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
         return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
 
+    def request_columns(self, request: HttpRequest) -> dict[str, Callable[[Dispatch], SafeString]]:
+        """``task`` and ``refs_display`` bound to the request (permissions decide what they show), once per
+        request: ``get_list_display`` and ``get_list_display_links`` must hand Django the same callables."""
+        columns = getattr(request, "_taskops_columns", None)
+        if columns is None:
+            linker = self.linker(request)
+
+            @admin.display(description=_("task"), ordering="task_name")
+            def task(obj: Dispatch) -> SafeString:
+                return self.task_cell(obj, linker)
+
+            @admin.display(description=_("objects"))
+            def refs(obj: Dispatch) -> SafeString:
+                return refs_cell(obj, linker, self.refs_per_row)
+
+            columns = {"task": task, "refs_display": refs}
+            request._taskops_columns = columns  # type: ignore[attr-defined]
+        return columns
+
     def get_list_display(self, request: HttpRequest) -> Any:
-        """``refs_display`` needs the request (permissions decide which objects link): bind it here."""
+        return self.bind_columns(request, super().get_list_display(request))
 
-        @admin.display(description=_("objects"))
-        def refs(obj: Dispatch) -> SafeString:
-            return refs_cell(obj, self.linker(request), self.refs_per_row)
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        links = super().get_list_display_links(request, list_display)
+        return None if links is None else self.bind_columns(request, links)
 
-        return [refs if column == "refs_display" else column for column in super().get_list_display(request)]
+    def bind_columns(self, request: HttpRequest, names: Any) -> list[Any]:
+        """``names`` with the request-bound columns in place of theirs."""
+        columns = self.request_columns(request)
+        return [columns.get(name, name) if isinstance(name, str) else name for name in names]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})
@@ -244,9 +279,10 @@ class DispatchAdmin(BaseAdmin):
         linker = self.linker(request)
         refs = detail.refs_of(obj)
         printer = ArgumentPrinter(linker, refs)
-        result = obj.task_result
+        result, result_hidden = detail.task_result(obj, linker.visibility)
         return {
             "dispatch": obj,
+            "dispatched_by_html": self.operator_html(obj, linker),
             "args_html": printer.render_stored(obj.args),
             "kwargs_html": printer.render_stored(obj.kwargs),
             "ref_rows": detail.ref_rows(refs, linker),
@@ -254,6 +290,7 @@ class DispatchAdmin(BaseAdmin):
             "lag_text": format_duration(obj.lag),
             "runtime_text": format_duration(obj.runtime),
             "task_result": result,
+            "task_result_hidden": result_hidden,
             "task_result_text": pretty_json(parse_json(result.result)) if result and result.result else "",
             "task_result_url": linker.model_change_url(type(result), result.pk) if result else None,
             "related": detail.related(obj),
@@ -288,7 +325,13 @@ class DispatchAdmin(BaseAdmin):
     def get_dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
         """The figures for the requested window, the per-task table in the requested order, their links."""
         window = queries.get_window(request.GET.get("window"))
+        linker = self.linker(request)
         dashboard = queries.collect(window)
+        # Pending work is judged against the rows as they are now: only on the rows this user may view.
+        pending = attrs.evolve(
+            dashboard.pending, verdicts=linker.visibility.pending_verdicts(dashboard.pending.verdicts)
+        )
+        dashboard = attrs.evolve(dashboard, pending=pending)
         tasks, sort = table.sort_rows(dashboard.tasks, request.GET.get("sort"))
         return {
             "title": _("Task dashboard"),
@@ -299,7 +342,7 @@ class DispatchAdmin(BaseAdmin):
             "sort_columns": table.sort_columns(request.GET, sort),
             "refresh_seconds": self.dashboard_refresh_seconds,
             "changelist_url": self.url("changelist"),
-            "linker": self.linker(request),
+            "linker": linker,
         }
 
     def object_task_history_view(
