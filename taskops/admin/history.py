@@ -1,13 +1,16 @@
 """An object's task history: every dispatch that referenced it, newest first.
 
-What the page says of the object itself (its ``str()``, whether it still
-exists) follows ``visibility.Visibility``.
+A row of a model in a multi-table inheritance chain (``Restaurant`` and its
+parent ``Place``) is one row under several models: its history holds the
+dispatches recorded under any of them. What the page says of the object
+itself (its ``str()``, whether it still exists) follows
+``visibility.Visibility``.
 
 Cost per page, however many dispatches referenced the object: one query for
 the page of refs with their dispatches (on the ``(content_type, object_pk,
--dispatch)`` index), one capped count (``EstimatedCountPaginator``), one for
-the object itself when the user may view it; the rows' links cost one
-``reverse`` in all.
+-dispatch)`` index, ``content_type IN`` the chain's types), one capped count
+(``EstimatedCountPaginator``), one for the object itself when the user may
+view it; the rows' links cost one ``reverse`` in all.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from django.db.models import Model
 from django.utils.safestring import SafeString
 
 from taskops.admin.display import drift_badge, format_duration, format_time, state_badge
-from taskops.admin.links import Linker, ObjectLink
-from taskops.admin.objects import python_pk, stored_pk
+from taskops.admin.links import Linker, ObjectLink, model_label
+from taskops.admin.objects import python_pk, same_row_content_types, stored_pk
 from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.models import Dispatch, ObjectRef
 
@@ -63,6 +66,7 @@ def history_target(
 #: What a history row shows: the ref's own columns, and its dispatch's.
 HISTORY_FIELDS = [
     "dispatch_id",
+    "content_type_id",
     "argument",
     "object_repr",
     "drift",
@@ -86,7 +90,7 @@ def history_page(content_type: ContentType, object_pk: str, per_page: int, numbe
     if stored is None:
         return EstimatedCountPaginator(ObjectRef.objects.none(), per_page).get_page(number)
     refs = (
-        ObjectRef.objects.filter(content_type=content_type, object_pk=stored)
+        ObjectRef.objects.filter(content_type__in=same_row_content_types(content_type), object_pk=stored)
         .select_related("dispatch")
         .only(*HISTORY_FIELDS)
         .order_by("-dispatch_id")
@@ -105,9 +109,11 @@ class HistoryRow:
     enqueued: str
     lag: str
     drift: SafeString
+    #: The model the dispatch named the row by, when it is another of its inheritance chain ("" otherwise).
+    recorded_as: str
 
 
-def history_rows(linker: Linker, refs: Iterable[ObjectRef]) -> list[HistoryRow]:
+def history_rows(linker: Linker, refs: Iterable[ObjectRef], target: ContentType) -> list[HistoryRow]:
     """The page's refs as rows, each linked to its dispatch's detail page."""
     return [
         HistoryRow(
@@ -118,6 +124,14 @@ def history_rows(linker: Linker, refs: Iterable[ObjectRef]) -> list[HistoryRow]:
             enqueued=format_time(ref.dispatch.enqueued_at),
             lag=format_duration(ref.dispatch.lag),
             drift=drift_badge(ref.drift, likely_race=ref.likely_race, changed_fields=ref.changed_fields or ()),
+            recorded_as=recorded_as(ref, target),
         )
         for ref in refs
     ]
+
+
+def recorded_as(ref: ObjectRef, target: ContentType) -> str:
+    """The model ``ref`` named its row by, when it is not the page's own ("Restaurant" on a Place's history)."""
+    if ref.content_type_id == target.pk:
+        return ""
+    return model_label(ContentType.objects.get_for_id(ref.content_type_id))

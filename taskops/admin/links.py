@@ -52,14 +52,15 @@ class ObjectLink:
     #: The user may view the object's model: its ``str()``, values and existence may be shown.
     visible: bool
 
-    def html(self) -> SafeString:
-        """``<a>Question #42</a> - first words…`` plus a small history link."""
+    def html(self, *, matched: bool = False) -> SafeString:
+        """``<a>Question #42</a> - first words…`` plus a small history link; ``matched``: what a search found."""
         label = format_html('<a href="{}">{}</a>', self.url, self.label) if self.url else conditional_escape(self.label)
         text = format_html(' <span class="taskops-repr">\u2013 {}</span>', self.text) if self.text else ""
         history = format_html(
             ' <a class="taskops-history" href="{}" title="{}">{}</a>', self.history_url, _("Task history"), "⟲"
         )
-        return format_html('<span class="taskops-ref">{}{}{}</span>', label, text, history)
+        css = "taskops-ref taskops-match" if matched else "taskops-ref"
+        return format_html('<span class="{}">{}{}{}</span>', css, label, text, history)
 
     def name_html(self) -> SafeString:
         """The object by its ``str()`` when it may be shown, else by its label; linked to its change page."""
@@ -152,9 +153,13 @@ class Linker:
 
 def object_label(content_type: ContentType, object_pk: str) -> str:
     """ "Question #42": the model's verbose name and the primary key."""
+    return f"{model_label(content_type)} #{object_pk}"
+
+
+def model_label(content_type: ContentType) -> str:
+    """ "Question": the model's verbose name (the content type's name once the model is uninstalled)."""
     model = content_type.model_class()
-    name = str(model._meta.verbose_name) if model is not None else content_type.model
-    return f"{capfirst(name)} #{object_pk}"
+    return capfirst(str(model._meta.verbose_name) if model is not None else content_type.model)
 
 
 def refs_prefetch() -> Prefetch[Any]:

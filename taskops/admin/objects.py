@@ -5,15 +5,19 @@
   NUL character): a lookup with it would fail, so nothing is looked up.
 - ``stored_pk``: the text taskops stores in ``ObjectRef.object_pk`` for the
   same pk (``42``, a UUID in lower case with dashes), whatever form was typed.
-- ``content_type_for_id``: a content type id from a URL, or None.
+- ``same_row_content_types``: multi-table inheritance gives one row several
+  models (``Place`` and its child ``Restaurant`` share the pk); a dispatch
+  recorded under any of them is about the same row.
 
 No query, except for content types on a cold content-type cache.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Field, Model
@@ -57,6 +61,28 @@ def stored_pk(model: type[Model] | None, text: str) -> str | None:
     return None if value is None else str(json_pk(value))
 
 
+def pk_chain(model: type[Model]) -> tuple[type[Model], ...]:
+    """``model`` and the parents whose pk it shares, nearest first (multi-table inheritance)."""
+    chain = [model._meta.concrete_model or model]
+    while True:
+        pk = chain[-1]._meta.pk
+        if pk is None or pk.remote_field is None or not getattr(pk.remote_field, "parent_link", False):
+            return tuple(chain)
+        chain.append(pk.remote_field.model)
+
+
+@functools.cache
+def same_row_models(model: type[Model]) -> tuple[type[Model], ...]:
+    """Every concrete model whose rows share their pk with ``model``'s: its parents and its children."""
+    concrete = model._meta.concrete_model or model
+    children = [
+        other
+        for other in apps.get_models()
+        if not other._meta.proxy and other is not concrete and concrete in pk_chain(other)[1:]
+    ]
+    return (*pk_chain(concrete), *children)
+
+
 def content_type_for_id(text: str) -> ContentType | None:
     """The content type with id ``text`` (cached by Django), or None when there is none."""
     content_type_id = python_pk(ContentType, text)
@@ -66,3 +92,12 @@ def content_type_for_id(text: str) -> ContentType | None:
         return ContentType.objects.get_for_id(content_type_id)
     except ContentType.DoesNotExist:
         return None
+
+
+def same_row_content_types(content_type: ContentType) -> list[ContentType]:
+    """The content types a ref to this content type's row may be recorded under (itself first)."""
+    model = content_type.model_class()
+    if model is None:
+        return [content_type]
+    family = ContentType.objects.get_for_models(*same_row_models(model)).values()
+    return [content_type, *(other for other in family if other.pk != content_type.pk)]

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
@@ -52,7 +52,7 @@ from taskops.admin.links import Linker
 from taskops.admin.objects import content_type_for_id, python_pk
 from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.admin.params import check_query_string, reject_unstorable
-from taskops.admin.search import search_dispatches
+from taskops.admin.search import SearchTerm, filter_by, parse_search
 from taskops.models import Dispatch
 
 if TYPE_CHECKING:
@@ -80,7 +80,10 @@ class DispatchAdmin(BaseAdmin):
     list_per_page = 50
     ordering = ["-enqueued_at", "-pk"]
     search_fields = ["task_id"]  # shows the search box; get_search_results does the work
-    search_help_text = _("A task id, a task name, or an object: demo.question:42 (or just its pk).")
+    search_help_text = _(
+        "A task or group id (or its first 8 characters), a task name, or an object: demo.question:42, "
+        'app.model:"a pk with spaces", or just a pk.'
+    )
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     paginator = EstimatedCountPaginator
@@ -176,11 +179,21 @@ class DispatchAdmin(BaseAdmin):
         except IncorrectLookupParameters as error:
             raise BadRequest(_("The filters or the page of this list are not valid.")) from error
 
+    def parsed_search(self, request: HttpRequest, term: str) -> SearchTerm:
+        """``term`` understood, once per request (the search and the objects column both ask)."""
+        parsed: dict[str, SearchTerm] = request.__dict__.setdefault("_taskops_search", {})
+        if term not in parsed:
+            parsed[term] = parse_search(term, models=list(self.admin_site._registry))
+        return parsed[term]
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
     ) -> tuple[QuerySet[Dispatch], bool]:
-        """Task id, task name or object (``demo.question:42`` or a pk); see ``search_dispatches``."""
-        return search_dispatches(queryset, search_term, models=list(self.admin_site._registry)), False
+        """Task or group id, task name or object (``demo.question:42`` or a pk); see ``taskops.admin.search``."""
+        search = self.parsed_search(request, search_term)
+        if search.problem:
+            messages.warning(request, search.problem, fail_silently=True)
+        return filter_by(queryset, search), False
 
     @admin.display(description=_("task"), ordering="task_name")
     def task(self, obj: Dispatch) -> SafeString:
@@ -228,6 +241,7 @@ class DispatchAdmin(BaseAdmin):
         columns = getattr(request, "_taskops_columns", None)
         if columns is None:
             linker = self.linker(request)
+            matches = self.parsed_search(request, request.GET.get("q", "")).objects
 
             @admin.display(description=_("task"), ordering="task_name")
             def task(obj: Dispatch) -> SafeString:
@@ -235,7 +249,7 @@ class DispatchAdmin(BaseAdmin):
 
             @admin.display(description=_("objects"))
             def refs(obj: Dispatch) -> SafeString:
-                return refs_cell(obj, linker, self.refs_per_row)
+                return refs_cell(obj, linker, self.refs_per_row, matches.matches if matches else None)
 
             columns = {"task": task, "refs_display": refs}
             request._taskops_columns = columns  # type: ignore[attr-defined]
@@ -374,7 +388,7 @@ class DispatchAdmin(BaseAdmin):
             "title": _("Task history: %(object)s") % {"object": target.link.label},
             "target": target,
             "page": page,
-            "rows": history.history_rows(linker, page.object_list),
+            "rows": history.history_rows(linker, page.object_list, content_type),
             "paginator": page.paginator,
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
             "changelist_url": self.url("changelist"),
