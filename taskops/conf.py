@@ -12,6 +12,7 @@ time, so ``override_settings(TASKOPS=...)`` reaches it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,17 @@ def _bool(value: Any) -> bool:
 
 def _dict(value: Any) -> bool:
     return isinstance(value, dict)
+
+
+def _list_of_regex(value: Any) -> bool:
+    if not _list_of_str(value):
+        return False
+    try:
+        for pattern in value:
+            re.compile(pattern)
+    except re.error:
+        return False
+    return True
 
 
 @attrs.frozen
@@ -80,7 +92,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "SNAPSHOT_EXCLUDE": Setting({}, "a dict", _dict, "{'app.model': [field, ...]}: fields that never count for drift."),
     "SNAPSHOT_VALUE_FIELDS": Setting(
-        {}, "a dict", _dict, "{'app.model': [field, ...]}: fields whose values, not only digests, are kept."
+        {},
+        "a dict",
+        _dict,
+        "{'app.model': [field, ...]}: fields whose values, not only digests, are kept (and shown, then and now).",
+    ),
+    "SENSITIVE_FIELDS": Setting(
+        ["password", "passwd", "token", "secret", "key"],
+        "a list of regular expressions",
+        _list_of_regex,
+        "Field names (searched, case-insensitive) whose values the admin never shows, then or now.",
     ),
     "PRUNE_BATCH_SIZE": Setting(5_000, "a positive int", _positive_int, "Rows taskops_prune deletes per transaction."),
     "REDISPATCH_TASKS": Setting(

@@ -7,6 +7,7 @@ loaded: no query per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.admin.views.main import ChangeList
@@ -16,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from taskops.admin.links import Linker, refs_prefetch
-from taskops.models import Dispatch
+from taskops.models import Dispatch, ObjectRef
 
 
 class DispatchChangeList(ChangeList):
@@ -26,10 +27,19 @@ class DispatchChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).prefetch_related(refs_prefetch())
 
 
-def refs_cell(dispatch: Dispatch, linker: Linker, shown: int) -> SafeString:
-    """The first ``shown`` refs of a row as links, one a line, then "+N more"."""
+def refs_cell(
+    dispatch: Dispatch, linker: Linker, shown: int, matches: Callable[[ObjectRef], bool] | None = None
+) -> SafeString:
+    """The first ``shown`` refs of a row as links, one a line, then "+N more"; refs a search
+    ``matches`` come first, marked, so that "+N more" never hides what was searched for."""
     refs = list(dispatch.refs.all())
-    links = format_html_join(mark_safe("<br>"), "{}", ((linker.ref_link(ref).html(),) for ref in refs[:shown]))
+    if matches is not None:
+        refs.sort(key=lambda ref: not matches(ref))
+    links = format_html_join(
+        mark_safe("<br>"),
+        "{}",
+        ((linker.ref_link(ref).html(matched=matches is not None and matches(ref)),) for ref in refs[:shown]),
+    )
     more = len(refs) - shown
     if more > 0:
         return format_html('{}<br><span class="taskops-quiet">+{} more</span>', links, more)

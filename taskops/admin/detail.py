@@ -1,10 +1,12 @@
 """What the dispatch detail page shows beyond the row: refs now, timeline, workflow.
 
 ``DispatchAdmin.get_detail_context`` assembles the page from these parts.
+What it shows of the referenced rows (their ``str()``, whether they still
+exist, field values then and now) follows ``visibility.Visibility``.
 Cost, whatever the arguments: one query for the refs, one per referenced
-model class for the current rows, one for parent and root, one each for the
-children and the re-dispatches (capped at ``RELATED_LIMIT``), and one for the
-TaskResult.
+model class the user may view for the current rows, one for parent and root,
+one each for the children and the re-dispatches (capped at
+``RELATED_LIMIT``), and one for the TaskResult.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from taskops.admin.display import format_duration
 from taskops.admin.links import Linker, ObjectLink
+from taskops.admin.objects import python_pk
+from taskops.admin.visibility import Visibility
 from taskops.models import Dispatch, ObjectRef
 
 #: Characters of a current or old field value shown on the detail page.
@@ -36,6 +41,8 @@ class FieldChange:
     """One changed field of a referenced row: what the dispatch saw, what is there now."""
 
     field: str
+    #: The user may see this field's values (``Visibility.shown_fields``); if not, both are None.
+    shown: bool
     #: The value at dispatch, when the snapshot kept values for this field.
     old: str | None
     #: The value now; None when the row is gone.
@@ -48,27 +55,22 @@ class RefRow:
 
     ref: ObjectRef
     link: ObjectLink
-    #: The row still exists (None: its model is no longer installed).
+    #: The row still exists (None: not shown to this user, or its model is no longer installed).
     exists: bool | None
     changes: list[FieldChange]
 
 
-def fetch_current(refs: Iterable[ObjectRef]) -> dict[int, Model | None]:
-    """The current row of every ref (by ref pk), one query per model class."""
+def fetch_current(refs: Iterable[ObjectRef], visibility: Visibility) -> dict[int, Model | None]:
+    """The current row of every ref the user may view (by ref pk), one query per model class."""
     by_type: dict[ContentType, list[ObjectRef]] = defaultdict(list)
     for ref in refs:
         by_type[ref.content_type].append(ref)
     found: dict[int, Model | None] = {}
     for content_type, group in by_type.items():
         model = content_type.model_class()
-        if model is None or model._meta.pk is None:
+        if model is None or not visibility.may_view(model):
             continue
-        pks = {}
-        for ref in group:
-            try:
-                pks[ref.pk] = model._meta.pk.to_python(ref.object_pk)
-            except ValidationError:
-                pks[ref.pk] = None
+        pks = {ref.pk: python_pk(model, ref.object_pk) for ref in group}
         rows = {
             obj.pk: obj for obj in model._default_manager.filter(pk__in=[pk for pk in pks.values() if pk is not None])
         }
@@ -87,6 +89,14 @@ def field_text(instance: Model, name: str) -> str:
     return Truncator(str(getattr(instance, attname, ""))).chars(VALUE_CHARS)
 
 
+def field_change(ref: ObjectRef, name: str, instance: Model | None, shown_fields: frozenset[str]) -> FieldChange:
+    """One changed field, its values only when the user may see them."""
+    if name not in shown_fields:
+        return FieldChange(field=name, shown=False, old=None, current=None)
+    current = field_text(instance, name) if instance is not None else None
+    return FieldChange(field=name, shown=True, old=old_text(ref.values, name), current=current)
+
+
 def old_text(values: dict[str, Any], name: str) -> str | None:
     """The value a snapshot kept for a field, as short text; None when it kept only a digest."""
     if not isinstance(values, dict) or name not in values:
@@ -96,19 +106,14 @@ def old_text(values: dict[str, Any], name: str) -> str | None:
 
 def ref_rows(refs: list[ObjectRef], linker: Linker) -> list[RefRow]:
     """Every ref with its link, whether the row still exists, and its changed fields old -> now."""
-    current = fetch_current(refs)
+    visibility = linker.visibility
+    current = fetch_current(refs, visibility)
     rows = []
     for ref in refs:
         instance = current.get(ref.pk)
         exists = None if ref.pk not in current else instance is not None
-        changes = [
-            FieldChange(
-                field=name,
-                old=old_text(ref.values, name),
-                current=field_text(instance, name) if instance is not None else None,
-            )
-            for name in (ref.changed_fields or [])
-        ]
+        shown_fields = visibility.shown_fields(ref.content_type.model_class())
+        changes = [field_change(ref, name, instance, shown_fields) for name in (ref.changed_fields or [])]
         rows.append(RefRow(ref=ref, link=linker.ref_link(ref), exists=exists, changes=changes))
     return rows
 
@@ -161,6 +166,19 @@ def related(dispatch: Dispatch) -> Related:
         children=list(children),
         redispatches=list(redispatches),
     )
+
+
+def task_result(dispatch: Dispatch, visibility: Visibility) -> tuple[Any, bool]:
+    """The dispatch's django-celery-results ``TaskResult`` (or None), and whether it is withheld.
+
+    A result belongs to ``TaskResult``, a model of its own: users who may not
+    view it learn nothing of it, not even whether there is one (no query).
+    """
+    if not apps.is_installed("django_celery_results"):
+        return None, False
+    if not visibility.may_view(apps.get_model("django_celery_results", "TaskResult")):
+        return None, True
+    return dispatch.task_result, False
 
 
 def refs_of(dispatch: Dispatch) -> list[ObjectRef]:

@@ -3,7 +3,8 @@
 Every filter offers static choices (Celery's registry, the configured
 queues, fixed bands): none of them scans the table for ``DISTINCT`` values,
 which on a million rows would cost more than the page itself. Each filters
-on an indexed column of ``Dispatch``.
+on an indexed column of ``Dispatch``. A value no row can match (an unknown
+drift or lag band) finds nothing, as an unknown task name does.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ class DriftFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
+        if not value:
+            return queryset
         if value == LIKELY_RACE:
             return queryset.filter(likely_race=True)
         if value in Drift.values:
             return queryset.filter(drift=value)
-        return queryset
+        return queryset.none()
 
 
 #: Lag bands: (parameter value, label, lower bound, upper bound).
@@ -109,6 +112,8 @@ class LagBandFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
+        if not value:
+            return queryset
         if value == NOT_STARTED:
             return queryset.filter(lag__isnull=True)
         for key, _label, low, high in LAG_BANDS:
@@ -117,4 +122,5 @@ class LagBandFilter(admin.SimpleListFilter):
                     queryset = queryset.filter(lag__gte=low)
                 if high is not None:
                     queryset = queryset.filter(lag__lt=high)
-        return queryset
+                return queryset
+        return queryset.none()

@@ -2,9 +2,11 @@
 
 ``Linker`` turns (content type, pk) into an ``ObjectLink``: the object's own
 admin change page when its model is registered and the user may view it, and
-its task history. It issues no query: the admin site's registry and the
-user's permissions say what to link, and each URL name is reversed once per
-page (``URLPatterns``), however many objects the page shows.
+its task history. What the link shows beyond the content type and the pk
+(the object's ``str()``, its change page) is what ``Visibility``, the one
+policy of who may see what, allows. It issues no query: the admin site's
+registry and the user's permissions say what to show, and each URL name is
+reversed once per page (``URLPatterns``), however many objects the page shows.
 
 ``refs_prefetch`` loads what the links need for a page of dispatches in one
 query.
@@ -28,6 +30,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext as _
 
+from taskops.admin.visibility import Visibility
 from taskops.models import ObjectRef
 
 #: Words of an object's ``str()`` shown next to its label.
@@ -38,23 +41,31 @@ REPR_WORDS = 6
 class ObjectLink:
     """One referenced object as the admin shows it: label, repr, and where to go."""
 
-    #: "Question #42"
+    #: "Question #42": the content type and the pk, shown to everyone.
     label: str
-    #: The object's ``str()`` at dispatch, shortened.
+    #: The object's ``str()``, shortened; empty for users who may not view its model.
     text: str
     #: The object's own admin change page, when its model is registered and viewable.
     url: str | None
     #: Every dispatch that referenced the object.
     history_url: str
+    #: The user may view the object's model: its ``str()``, values and existence may be shown.
+    visible: bool
 
-    def html(self) -> SafeString:
-        """``<a>Question #42</a> - first words…`` plus a small history link."""
+    def html(self, *, matched: bool = False) -> SafeString:
+        """``<a>Question #42</a> - first words…`` plus a small history link; ``matched``: what a search found."""
         label = format_html('<a href="{}">{}</a>', self.url, self.label) if self.url else conditional_escape(self.label)
         text = format_html(' <span class="taskops-repr">\u2013 {}</span>', self.text) if self.text else ""
         history = format_html(
             ' <a class="taskops-history" href="{}" title="{}">{}</a>', self.history_url, _("Task history"), "⟲"
         )
-        return format_html('<span class="taskops-ref">{}{}{}</span>', label, text, history)
+        css = "taskops-ref taskops-match" if matched else "taskops-ref"
+        return format_html('<span class="{}">{}{}{}</span>', css, label, text, history)
+
+    def name_html(self) -> SafeString:
+        """The object by its ``str()`` when it may be shown, else by its label; linked to its change page."""
+        name = self.text or self.label
+        return format_html('<a href="{}">{}</a>', self.url, name) if self.url else conditional_escape(name)
 
 
 class URLPatterns:
@@ -89,26 +100,17 @@ class URLPatterns:
 class Linker:
     """Builds ``ObjectLink``s for one request against one admin site, without queries.
 
-    The admin site's registry says whether a model has a change page; the
-    user's permission on that ``ModelAdmin`` says whether to link it.
+    The admin site's registry says whether a model has a change page;
+    ``visibility`` says whether the user may see the model's rows at all.
+    Pages ask ``visibility`` for anything else they show of another model.
     """
 
     def __init__(self, admin_site: AdminSite, request: HttpRequest | None) -> None:
         self.admin_site = admin_site
         self.request = request
-        self._viewable: dict[type[Any], bool] = {}
+        #: Who may see what (no request: nothing of any other model's rows).
+        self.visibility = Visibility(admin_site, request)
         self._patterns = URLPatterns()
-
-    def can_view(self, model: type[Any] | None) -> bool:
-        """The model is registered on this admin site and the user may view it."""
-        if model is None:
-            return False
-        if model not in self._viewable:
-            model_admin = self.admin_site._registry.get(model)
-            self._viewable[model] = model_admin is not None and (
-                self.request is None or model_admin.has_view_permission(self.request)
-            )
-        return self._viewable[model]
 
     def change_url(self, content_type: ContentType, object_pk: str) -> str | None:
         """The object's admin change page, or None if it has none for this user."""
@@ -116,7 +118,7 @@ class Linker:
 
     def model_change_url(self, model: type[Model] | None, object_pk: Any) -> str | None:
         """The change page of ``model``'s object ``object_pk``, or None if it has none for this user."""
-        if model is None or not self.can_view(model):
+        if model is None or not self.visibility.may_link(model):
             return None
         opts = model._meta
         return self._patterns.url(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", object_pk)
@@ -129,13 +131,20 @@ class Linker:
         return url
 
     def link(self, content_type: ContentType, object_pk: str, object_repr: str = "") -> ObjectLink:
-        """The link for one object (``object_repr`` is what the dispatch recorded)."""
+        """The link for one object (``object_repr``: its ``str()``, shown only to users who may view it)."""
+        visible = self.visibility.may_view(content_type.model_class())
         return ObjectLink(
             label=object_label(content_type, object_pk),
-            text=Truncator(object_repr).words(REPR_WORDS, truncate="…") if object_repr else "",
+            text=Truncator(object_repr).words(REPR_WORDS, truncate="…") if object_repr and visible else "",
             url=self.change_url(content_type, object_pk),
             history_url=self.history_url(content_type.pk, object_pk),
+            visible=visible,
         )
+
+    def instance_link(self, instance: Model) -> ObjectLink:
+        """The link for a loaded instance (a dispatch's operator, ...), with its ``str()`` now."""
+        content_type = ContentType.objects.get_for_model(instance)
+        return self.link(content_type, str(instance.pk), str(instance))
 
     def ref_link(self, ref: ObjectRef) -> ObjectLink:
         """The link for an ``ObjectRef`` (its content type must be loaded or cached)."""
@@ -144,9 +153,13 @@ class Linker:
 
 def object_label(content_type: ContentType, object_pk: str) -> str:
     """ "Question #42": the model's verbose name and the primary key."""
+    return f"{model_label(content_type)} #{object_pk}"
+
+
+def model_label(content_type: ContentType) -> str:
+    """ "Question": the model's verbose name (the content type's name once the model is uninstalled)."""
     model = content_type.model_class()
-    name = str(model._meta.verbose_name) if model is not None else content_type.model
-    return f"{capfirst(name)} #{object_pk}"
+    return capfirst(str(model._meta.verbose_name) if model is not None else content_type.model)
 
 
 def refs_prefetch() -> Prefetch[Any]:

@@ -12,22 +12,28 @@ their context is ``admin_site.each_context``, then an overridable
 templates are a class attribute or, when it is None, the first found of
 ``admin/<app>/<model>/<name>``, ``admin/<app>/<name>``, ``admin/<name>``.
 
+Every view refuses a URL whose parameters no text column can hold with a
+400 before any query (``params``), and what it shows of other models' rows
+follows one policy (``visibility``, through ``Linker``).
+
 This module adds no query of its own: each page costs what the modules it
 draws on say (changelist, detail, history, dashboard).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
-from django.contrib.admin.options import ShowFacets
+import attrs
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -43,8 +49,10 @@ from taskops.admin.dashboard import queries, table
 from taskops.admin.display import drift_badge, format_duration, state_badge
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
 from taskops.admin.links import Linker
+from taskops.admin.objects import content_type_for_id, python_pk
 from taskops.admin.paginator import EstimatedCountPaginator
-from taskops.admin.search import search_dispatches
+from taskops.admin.params import check_query_string, reject_unstorable
+from taskops.admin.search import SearchTerm, filter_by, parse_search
 from taskops.models import Dispatch
 
 if TYPE_CHECKING:
@@ -72,7 +80,10 @@ class DispatchAdmin(BaseAdmin):
     list_per_page = 50
     ordering = ["-enqueued_at", "-pk"]
     search_fields = ["task_id"]  # shows the search box; get_search_results does the work
-    search_help_text = _("A task id, a task name, or an object: demo.question:42 (or just its pk).")
+    search_help_text = _(
+        "A task or group id (or its first 8 characters), a task name, or an object: demo.question:42, "
+        'app.model:"a pk with spaces", or just a pk.'
+    )
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
     paginator = EstimatedCountPaginator
@@ -105,10 +116,20 @@ class DispatchAdmin(BaseAdmin):
 
     def check_view_permission(self, request: HttpRequest) -> None:
         """Every taskops view starts here: ``view_dispatch`` (or change) or 403; then, as Django's views
-        do, the request says which admin site it is on (``{% url %}`` reverses within it)."""
+        do, the request says which admin site it is on (``{% url %}`` reverses within it); then a query
+        string no text column can hold is a 400."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
+        check_query_string(request)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Dispatch | None:
+        """Django's, but an id no dispatch can have (``abc``, NUL, out of range) is a 400 after the permission
+        check, where Django would redirect as for a deleted row (detail, history and delete pages)."""
+        if from_field is None and python_pk(Dispatch, object_id) is None:
+            self.check_view_permission(request)
+            raise BadRequest(_("“%(id)s” is not a dispatch id.") % {"id": object_id[:100]})
+        return super().get_object(request, object_id, from_field)
 
     # --- shared by every page ---
 
@@ -149,17 +170,46 @@ class DispatchAdmin(BaseAdmin):
         """The changelist class: rows come with their refs (one query per page)."""
         return DispatchChangeList
 
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        """Django's, but parameters it cannot use (unknown fields, bad values, no such page) are a 400,
+        where Django would redirect to ``?e=1`` and call it a database error."""
+        check_query_string(request)
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as error:
+            raise BadRequest(_("The filters or the page of this list are not valid.")) from error
+
+    def parsed_search(self, request: HttpRequest, term: str) -> SearchTerm:
+        """``term`` understood, once per request (the search and the objects column both ask)."""
+        parsed: dict[str, SearchTerm] = request.__dict__.setdefault("_taskops_search", {})
+        if term not in parsed:
+            parsed[term] = parse_search(term, models=list(self.admin_site._registry))
+        return parsed[term]
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
     ) -> tuple[QuerySet[Dispatch], bool]:
-        """Task id, task name or object (``demo.question:42`` or a pk); see ``search_dispatches``."""
-        return search_dispatches(queryset, search_term, models=list(self.admin_site._registry)), False
+        """Task or group id, task name or object (``demo.question:42`` or a pk); see ``taskops.admin.search``."""
+        search = self.parsed_search(request, search_term)
+        if search.problem:
+            messages.warning(request, search.problem, fail_silently=True)
+        return filter_by(queryset, search), False
 
     @admin.display(description=_("task"), ordering="task_name")
     def task(self, obj: Dispatch) -> SafeString:
-        short_id = obj.task_id[:8]
-        by = format_html(" · {}", obj.dispatched_by) if obj.dispatched_by_id else ""
-        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, short_id, by)
+        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
+        return self.task_cell(obj, Linker(self.admin_site, None))
+
+    def task_cell(self, obj: Dispatch, linker: Linker) -> SafeString:
+        """Task name, short id, and the operator who dispatched it (by name to users who may view users)."""
+        operator = self.operator_html(obj, linker)
+        by = format_html(" · {}", operator) if operator else ""
+        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, obj.task_id[:8], by)
+
+    def operator_html(self, obj: Dispatch, linker: Linker) -> SafeString | str:
+        """The user who dispatched it (operator dispatches): by name to users who may view users, else by pk."""
+        user = obj.dispatched_by if obj.dispatched_by_id else None
+        return linker.instance_link(user).name_html() if user is not None else ""
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Dispatch) -> SafeString:
@@ -185,14 +235,37 @@ class DispatchAdmin(BaseAdmin):
         """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
         return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
 
+    def request_columns(self, request: HttpRequest) -> dict[str, Callable[[Dispatch], SafeString]]:
+        """``task`` and ``refs_display`` bound to the request (permissions decide what they show), once per
+        request: ``get_list_display`` and ``get_list_display_links`` must hand Django the same callables."""
+        columns = getattr(request, "_taskops_columns", None)
+        if columns is None:
+            linker = self.linker(request)
+            matches = self.parsed_search(request, request.GET.get("q", "")).objects
+
+            @admin.display(description=_("task"), ordering="task_name")
+            def task(obj: Dispatch) -> SafeString:
+                return self.task_cell(obj, linker)
+
+            @admin.display(description=_("objects"))
+            def refs(obj: Dispatch) -> SafeString:
+                return refs_cell(obj, linker, self.refs_per_row, matches.matches if matches else None)
+
+            columns = {"task": task, "refs_display": refs}
+            request._taskops_columns = columns  # type: ignore[attr-defined]
+        return columns
+
     def get_list_display(self, request: HttpRequest) -> Any:
-        """``refs_display`` needs the request (permissions decide which objects link): bind it here."""
+        return self.bind_columns(request, super().get_list_display(request))
 
-        @admin.display(description=_("objects"))
-        def refs(obj: Dispatch) -> SafeString:
-            return refs_cell(obj, self.linker(request), self.refs_per_row)
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        links = super().get_list_display_links(request, list_display)
+        return None if links is None else self.bind_columns(request, links)
 
-        return [refs if column == "refs_display" else column for column in super().get_list_display(request)]
+    def bind_columns(self, request: HttpRequest, names: Any) -> list[Any]:
+        """``names`` with the request-bound columns in place of theirs."""
+        columns = self.request_columns(request)
+        return [columns.get(name, name) if isinstance(name, str) else name for name in names]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})
@@ -220,9 +293,10 @@ class DispatchAdmin(BaseAdmin):
         linker = self.linker(request)
         refs = detail.refs_of(obj)
         printer = ArgumentPrinter(linker, refs)
-        result = obj.task_result
+        result, result_hidden = detail.task_result(obj, linker.visibility)
         return {
             "dispatch": obj,
+            "dispatched_by_html": self.operator_html(obj, linker),
             "args_html": printer.render_stored(obj.args),
             "kwargs_html": printer.render_stored(obj.kwargs),
             "ref_rows": detail.ref_rows(refs, linker),
@@ -230,6 +304,7 @@ class DispatchAdmin(BaseAdmin):
             "lag_text": format_duration(obj.lag),
             "runtime_text": format_duration(obj.runtime),
             "task_result": result,
+            "task_result_hidden": result_hidden,
             "task_result_text": pretty_json(parse_json(result.result)) if result and result.result else "",
             "task_result_url": linker.model_change_url(type(result), result.pk) if result else None,
             "related": detail.related(obj),
@@ -245,7 +320,8 @@ class DispatchAdmin(BaseAdmin):
         return [
             path("dashboard/", wrap(self.dashboard_view), name="{}_{}_dashboard".format(*info)),
             path(
-                "object-history/<int:content_type_id>/<path:object_pk>/",
+                # str, not int: "abc" is a 400 here, not a redirect to a change page that does not exist.
+                "object-history/<str:content_type_id>/<path:object_pk>/",
                 wrap(self.object_task_history_view),
                 name="{}_{}_object_history".format(*info),
             ),
@@ -263,7 +339,13 @@ class DispatchAdmin(BaseAdmin):
     def get_dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
         """The figures for the requested window, the per-task table in the requested order, their links."""
         window = queries.get_window(request.GET.get("window"))
+        linker = self.linker(request)
         dashboard = queries.collect(window)
+        # Pending work is judged against the rows as they are now: only on the rows this user may view.
+        pending = attrs.evolve(
+            dashboard.pending, verdicts=linker.visibility.pending_verdicts(dashboard.pending.verdicts)
+        )
+        dashboard = attrs.evolve(dashboard, pending=pending)
         tasks, sort = table.sort_rows(dashboard.tasks, request.GET.get("sort"))
         return {
             "title": _("Task dashboard"),
@@ -274,24 +356,25 @@ class DispatchAdmin(BaseAdmin):
             "sort_columns": table.sort_columns(request.GET, sort),
             "refresh_seconds": self.dashboard_refresh_seconds,
             "changelist_url": self.url("changelist"),
-            "linker": self.linker(request),
+            "linker": linker,
         }
 
     def object_task_history_view(
         self,
         request: HttpRequest,
-        content_type_id: int,
+        content_type_id: int | str,
         object_pk: str,
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """Every dispatch that referenced one object, newest first."""
+        """Every dispatch that referenced one object, newest first; a content type that does not exist is a 400."""
         self.check_view_permission(request)
-        try:
-            content_type = ContentType.objects.get_for_id(content_type_id)
-        except ContentType.DoesNotExist as error:
-            raise Http404(_("No such content type.")) from error
+        object_pk = unquote(object_pk)
+        reject_unstorable([object_pk])
+        content_type = content_type_for_id(str(content_type_id))
+        if content_type is None:
+            raise BadRequest(_("There is no content type “%(id)s”.") % {"id": str(content_type_id)[:100]})
         templates = self.get_template_names(self.object_task_history_template, "object_task_history.html")
-        context = self.get_object_task_history_context(request, content_type, unquote(object_pk))
+        context = self.get_object_task_history_context(request, content_type, object_pk)
         return self.render_page(request, templates, context, extra_context)
 
     def get_object_task_history_context(
@@ -305,7 +388,7 @@ class DispatchAdmin(BaseAdmin):
             "title": _("Task history: %(object)s") % {"object": target.link.label},
             "target": target,
             "page": page,
-            "rows": history.history_rows(linker, page.object_list),
+            "rows": history.history_rows(linker, page.object_list, content_type),
             "paginator": page.paginator,
             "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
             "changelist_url": self.url("changelist"),

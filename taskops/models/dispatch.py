@@ -94,7 +94,8 @@ class Dispatch(models.Model):
     retries = models.PositiveIntegerField(_("retries"), default=0)
     parent_id = models.CharField(_("parent id"), max_length=255, blank=True)
     root_id = models.CharField(_("root id"), max_length=255, blank=True)
-    group_id = models.CharField(_("group id"), max_length=255, blank=True)
+    #: Indexed for the search (with a pattern index on PostgreSQL, for its prefix).
+    group_id = models.CharField(_("group id"), max_length=255, blank=True, db_index=True)
     #: Dispatched inside an open transaction: the worker may not see the rows yet.
     in_transaction = models.BooleanField(_("in transaction"), default=False)
     #: The worst drift of the dispatch's refs (denormalized for filtering).

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -53,11 +54,12 @@ def test_detail_pretty_prints_arguments_with_envelopes_decoded(admin_client: Cli
     assert json.loads(dispatch.kwargs) == kwargs
 
 
+@override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": {"testapp.question": ["title", "summary"]}})
 def test_detail_shows_drift_with_old_and_current_values(admin_client: Client, question: Question) -> None:
     dispatch = make_dispatch(
-        question, drift=Drift.CHANGED, changed_fields=["title", "body"], values={"title": "Old title"}
+        question, drift=Drift.CHANGED, changed_fields=["title", "body", "summary"], values={"title": "Old title"}
     )
-    Question.objects.filter(pk=question.pk).update(title="New title", body="New body")
+    Question.objects.filter(pk=question.pk).update(title="New title", body="New body", summary="New summary")
     gone = Question.objects.create(title="Soon deleted")
     missing = make_dispatch(gone, drift=Drift.MISSING)
     gone.delete()
@@ -65,10 +67,13 @@ def test_detail_shows_drift_with_old_and_current_values(admin_client: Client, qu
     html = admin_client.get(change_url(dispatch)).content.decode()
     missing_html = admin_client.get(change_url(missing)).content.decode()
 
-    assert '<code>title</code>:\n              <span class="taskops-old">Old title</span>' in html
+    assert re.search(r'<code>title</code>:\s*<span class="taskops-old">Old title</span>', html)
     assert '<span class="taskops-new">New title</span>' in html
-    assert '<span class="taskops-new">New body</span>' in html
-    assert "(not kept)" in html  # body: only a digest was kept
+    assert re.search(r'<code>summary</code>:\s*<span class="taskops-quiet"[^>]*>\(not kept\)', html)
+    assert '<span class="taskops-new">New summary</span>' in html
+    # body: not named by SNAPSHOT_VALUE_FIELDS, so neither then nor now
+    assert re.search(r'<code>body</code>:\s*<span class="taskops-quiet"[^>]*>\(value not shown\)', html)
+    assert "New body" not in html
     assert "(no longer exists)" in missing_html
     assert "missing</span>" in missing_html
 

@@ -49,9 +49,9 @@ def test_object_history_of_a_deleted_object(admin_client: Client) -> None:
     assert "Deleted meanwhile" in html  # the repr the dispatch recorded
 
 
-def test_object_history_unknown_content_type_is_404(admin_client: Client) -> None:
+def test_object_history_unknown_content_type_is_400(admin_client: Client) -> None:
     url = reverse("admin:taskops_dispatch_object_history", args=[999_999, "1"])
-    assert admin_client.get(url).status_code == 404
+    assert admin_client.get(url).status_code == 400
 
 
 def test_history_queries_are_bounded(

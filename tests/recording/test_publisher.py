@@ -250,7 +250,7 @@ def test_task_result_by_task_id(db: None, monkeypatch: pytest.MonkeyPatch) -> No
     assert linked() is None
     stored = TaskResult.objects.create(task_id="t-1", status="SUCCESS")
     assert linked() == stored
-    monkeypatch.setattr("taskops.models.apps.is_installed", lambda name: name != "django_celery_results")
+    monkeypatch.setattr("taskops.models.dispatch.apps.is_installed", lambda name: name != "django_celery_results")
     assert linked() is None
 
 

@@ -1,10 +1,13 @@
-"""Admin pages for the question models: taskops links refs to them (Book, Tag, Country have none)."""
+"""Admin pages for the question, document and place models: taskops links refs to them.
+
+Book, Tag and Country have none.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from tests.testapp.models import Answer, Comment, Question
+from tests.testapp.models import Answer, Comment, Diner, Document, Place, Question, Restaurant
 
 
 class AnswerInline(admin.TabularInline):
@@ -34,3 +37,9 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["__str__", "answer", "flagged", "created_at"]
     list_filter = ["flagged"]
     search_fields = ["body"]
+
+
+admin.site.register(Document)
+admin.site.register(Place)
+admin.site.register(Restaurant)
+admin.site.register(Diner)

@@ -1,8 +1,11 @@
 """Models the tests need.
 
-Book, Tag and Country: one per kind of primary key. Question, Answer and
+Book, Tag, Country and Document: one per kind of primary key (Document's
+text pk holds anything: spaces, slashes, colons). Question, Answer and
 Comment: the seed article's models, all with a ``body``, related by foreign
-keys and to users (the shapes a real project passes to its tasks).
+keys and to users (the shapes a real project passes to its tasks). Place,
+Restaurant and Diner: multi-table inheritance (a restaurant is a place, with
+the same pk) and a proxy.
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ class Country(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Document(models.Model):
+    """A long character primary key."""
+
+    path = models.CharField(max_length=200, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.path
 
 
 class Question(models.Model):
@@ -100,3 +112,25 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return self.body[:40]
+
+
+class Place(models.Model):
+    """A concrete parent (multi-table inheritance)."""
+
+    name = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Restaurant(Place):
+    """A child of ``Place``: its pk is its link to the place's row."""
+
+    serves_pizza = models.BooleanField(default=False)
+
+
+class Diner(Restaurant):
+    """A proxy of ``Restaurant``."""
+
+    class Meta:
+        proxy = True

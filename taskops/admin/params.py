@@ -1,0 +1,32 @@
+"""What taskops' pages accept from a URL: text no database column can hold is a 400.
+
+Filters, the search box and path parameters all end up compared with text
+columns. PostgreSQL refuses text with a NUL character ("text fields cannot
+contain NUL"), at the query, as a 500; no row can hold one anyway. So every
+taskops view refuses it first, with a 400 (``BadRequest``), before any
+query. Anything else a user can type (long strings, ``%ff`` decoded as
+U+FFFD, SQL-ish text, wrong types) is compared as given and simply matches
+nothing, or is refused by Django's own checks (also a 400 on these pages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from taskops.admin.objects import NUL
+
+
+def reject_unstorable(texts: Iterable[str]) -> None:
+    """``BadRequest`` when any of ``texts`` holds a character no text column can hold."""
+    if any(NUL in text for text in texts):
+        raise BadRequest(_("A parameter holds a NUL character."))
+
+
+def check_query_string(request: HttpRequest) -> None:
+    """Every name and value of the query string: ``BadRequest`` for text no column can hold."""
+    reject_unstorable(request.GET.keys())
+    reject_unstorable(value for _name, values in request.GET.lists() for value in values)
