@@ -17,18 +17,19 @@ from django.db.models import Model
 from django.utils import timezone
 
 from taskops.models import Dispatch, Drift, ObjectRef, State
+from taskops.wire import json_pk
 
 WAITING = {State.PENDING, State.RECEIVED, State.RETRY}
 
 
 def model_envelope(instance: Model) -> dict[str, Any]:
-    return {"__type__": "taskops.model", "__value__": {"model": instance._meta.label_lower, "pk": instance.pk}}
+    return {"__type__": "taskops.model", "__value__": {"model": instance._meta.label_lower, "pk": json_pk(instance.pk)}}
 
 
 def models_envelope(instances: Sequence[Model]) -> dict[str, Any]:
     return {
         "__type__": "taskops.models",
-        "__value__": {"model": instances[0]._meta.label_lower, "pks": [obj.pk for obj in instances]},
+        "__value__": {"model": instances[0]._meta.label_lower, "pks": [json_pk(obj.pk) for obj in instances]},
     }
 
 

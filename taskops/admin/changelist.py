@@ -2,7 +2,9 @@
 
 Rows come with their refs in one extra query per page, whatever the number
 of rows and refs (``links.refs_prefetch``). The columns only format what is
-loaded: no query per row.
+loaded: no query per row. Each ref takes one line, its label and ``str()``
+cut by an ellipsis (whole in the title), so that a UUID key or a long
+``__str__`` never widens the table past the page.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from taskops.admin.display import ref_line
 from taskops.admin.links import Linker, refs_prefetch
 from taskops.models import Dispatch
 
@@ -27,10 +30,12 @@ class DispatchChangeList(ChangeList):
 
 
 def refs_cell(dispatch: Dispatch, linker: Linker, shown: int) -> SafeString:
-    """The first ``shown`` refs of a row as links, one a line, then "+N more"."""
+    """The first ``shown`` refs of a row as links, one a line, then "+N more"; "—" for none."""
     refs = list(dispatch.refs.all())
-    links = format_html_join(mark_safe("<br>"), "{}", ((linker.ref_link(ref).html(),) for ref in refs[:shown]))
+    if not refs:
+        return mark_safe('<span class="taskops-quiet">\u2014</span>')
+    links = format_html_join("", "{}", ((ref_line(linker.ref_link(ref), ref.object_repr),) for ref in refs[:shown]))
     more = len(refs) - shown
     if more > 0:
-        return format_html('{}<br><span class="taskops-quiet">+{} more</span>', links, more)
+        return format_html('{}<span class="taskops-quiet">+{} more</span>', links, more)
     return links

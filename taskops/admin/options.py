@@ -30,8 +30,6 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +38,7 @@ from taskops.admin import detail, history
 from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
 from taskops.admin.changelist import DispatchChangeList, refs_cell
 from taskops.admin.dashboard import queries, table
-from taskops.admin.display import drift_badge, format_duration, state_badge
+from taskops.admin.display import clipped, dispatch_drift, dotted_name, format_duration, moment_html, state_badge
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
 from taskops.admin.links import Linker
 from taskops.admin.paginator import EstimatedCountPaginator
@@ -57,7 +55,7 @@ else:
 class DispatchAdmin(BaseAdmin):
     """Browse dispatches; see their arguments, refs, drift and result; no editing."""
 
-    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker"]
+    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker_display"]
     list_display_links = ["task"]
     list_filter = [
         TaskNameFilter,
@@ -159,7 +157,7 @@ class DispatchAdmin(BaseAdmin):
     def task(self, obj: Dispatch) -> SafeString:
         short_id = obj.task_id[:8]
         by = format_html(" · {}", obj.dispatched_by) if obj.dispatched_by_id else ""
-        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, short_id, by)
+        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', dotted_name(obj.task_name), short_id, by)
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Dispatch) -> SafeString:
@@ -167,9 +165,9 @@ class DispatchAdmin(BaseAdmin):
         return format_html("{}{}", state_badge(obj.state), retries)
 
     @admin.display(description=_("enqueued"), ordering="enqueued_at")
-    def enqueued(self, obj: Dispatch) -> str:
+    def enqueued(self, obj: Dispatch) -> SafeString:
         """To the second, in the current time zone: operators compare times, not dates."""
-        return date_format(timezone.localtime(obj.enqueued_at), "Y-m-d H:i:s")
+        return moment_html(obj.enqueued_at)
 
     @admin.display(description=_("lag"))
     def lag_display(self, obj: Dispatch) -> str:
@@ -178,12 +176,17 @@ class DispatchAdmin(BaseAdmin):
     @admin.display(description=_("drift"))
     def drift_summary(self, obj: Dispatch) -> SafeString:
         changed = [name for ref in obj.refs.all() for name in (ref.changed_fields or [])]
-        return drift_badge(obj.drift, likely_race=obj.likely_race, changed_fields=changed)
+        return dispatch_drift(obj, changed)
 
     @admin.display(description=_("objects"))
     def refs_display(self, obj: Dispatch) -> SafeString:
         """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
         return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
+
+    @admin.display(description=_("worker"), ordering="worker")
+    def worker_display(self, obj: Dispatch) -> SafeString:
+        """Hostnames run long: one line, cut by an ellipsis, whole in the title."""
+        return clipped(obj.worker)
 
     def get_list_display(self, request: HttpRequest) -> Any:
         """``refs_display`` needs the request (permissions decide which objects link): bind it here."""

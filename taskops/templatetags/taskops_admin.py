@@ -88,5 +88,29 @@ def drift_badge(drift: str, likely_race: bool = False, changed_fields: Any = ())
 
 @register.simple_tag
 def ref_html(linker: Linker, ref: Any) -> SafeString:
-    """A ref as "Question #42 - first words…", linked, with its history link."""
-    return linker.ref_link(ref).html()
+    """A ref on one line, "Question #42 - its str()", linked, cut by an ellipsis, with its history link."""
+    return display.ref_line(linker.ref_link(ref), ref.object_repr)
+
+
+@register.filter
+def ref_drift(ref: Any) -> SafeString:
+    """``{{ ref|ref_drift }}``: a ref's drift, and when it was judged (only a verdict has a time)."""
+    return display.ref_drift(ref)
+
+
+@register.filter
+def dispatch_drift(dispatch: Dispatch) -> SafeString:
+    """``{{ dispatch|dispatch_drift }}``: the dispatch's drift, or "no objects" when there was nothing to judge."""
+    return display.dispatch_drift(dispatch)
+
+
+@register.filter
+def clip(text: str) -> SafeString:
+    """``{{ dispatch.worker|clip }}``: long text on one line, cut by an ellipsis, whole in the title."""
+    return display.clipped(text)
+
+
+@register.filter
+def dotted(name: str) -> SafeString:
+    """``{{ dispatch.task_name|dotted }}``: a dotted name that may wrap after a dot."""
+    return display.dotted_name(name)

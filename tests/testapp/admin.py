@@ -1,10 +1,10 @@
-"""Admin pages for the question models: taskops links refs to them (Book, Tag, Country have none)."""
+"""Admin pages for the question models and Tag (a UUID pk): taskops links refs to them (Book, Country have none)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from tests.testapp.models import Answer, Comment, Question
+from tests.testapp.models import Answer, Comment, Question, Tag
 
 
 class AnswerInline(admin.TabularInline):
@@ -34,3 +34,8 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["__str__", "answer", "flagged", "created_at"]
     list_filter = ["flagged"]
     search_fields = ["body"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "id"]
