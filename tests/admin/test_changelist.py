@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from taskops.models import Drift, State
+from taskops.models import Dispatch, Drift, State
 from tests.admin.helpers import CHANGELIST, change_url, history_url, make_rows, result_task_ids
 from tests.factories import make_dispatch
 from tests.testapp.models import Answer, Book, Question
@@ -64,6 +64,7 @@ def test_changelist_shows_at_most_three_refs_per_row(admin_client: Client) -> No
         ("missing", {"missing", "race"}),
         ("race", {"race"}),
         ("unchanged", {"unchanged"}),
+        ("pending", {"waiting", "running"}),
     ],
 )
 def test_drift_filter(admin_client: Client, question: Question, param: str, expected: set[str]) -> None:
@@ -72,7 +73,16 @@ def test_drift_filter(admin_client: Client, question: Question, param: str, expe
         "missing": make_dispatch(question, drift=Drift.MISSING),
         "race": make_dispatch(question, drift=Drift.MISSING, likely_race=True),
         "unchanged": make_dispatch(question, drift=Drift.UNCHANGED),
+        # Not checked yet: work that will be judged, unfinished and with objects.
+        "waiting": make_dispatch(question, state=State.PENDING),
+        "running": make_dispatch(question, state=State.STARTED, drift=Drift.PENDING),
+        # Never to be judged: finished without a verdict (stopped before reading its rows).
+        "stopped": make_dispatch(question, state=State.FAILURE, drift=Drift.PENDING),
+        # Nothing to judge: no objects, whatever the recorder wrote.
+        "no objects, finished": make_dispatch(task_name="tests.testapp.tasks.count_words"),
+        "no objects, waiting": make_dispatch(task_name="tests.testapp.tasks.count_words", state=State.PENDING),
     }
+    Dispatch.objects.filter(pk=made["no objects, finished"].pk).update(drift=Drift.UNCHANGED)
 
     html = admin_client.get(CHANGELIST, {"drift": param}).content.decode()
 
