@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from taskops.admin import DispatchAdmin
 from taskops.models import Dispatch, Drift, State
@@ -167,6 +167,39 @@ def test_dashboard_stops_polling_while_hidden(page: Page) -> None:
         page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
 
     assert hidden_polls == 0
+
+
+def test_a_failed_refresh_is_shown_until_one_succeeds(page: Page) -> None:
+    log_in(page)
+    page.goto("/admin/taskops/dispatch/dashboard/")
+    alert = page.locator("#taskops-panel [role=alert]")
+    expect(alert).to_be_hidden()
+    updated = page.locator(".taskops-updated time")
+
+    def fail(answer: str) -> None:
+        """Make the panel's refreshes (htmx requests only) fail: a 500, or no answer at all."""
+
+        def handle(route: Route) -> None:
+            if route.request.headers.get("hx-request") != "true":
+                route.continue_()
+            elif answer == "500":
+                route.fulfill(status=500, body="Server Error")
+            else:
+                route.abort("connectionrefused")
+
+        page.route(re.compile(r"/dashboard/"), handle)
+
+    for answer, reason in [("500", "The server answered 500"), ("no answer", "The server could not be reached.")]:
+        fail(answer)
+        expect(alert).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        expect(alert).to_contain_text("The dashboard could not refresh.")
+        expect(alert).to_contain_text(reason)
+        stale = updated.get_attribute("datetime")
+        snap(page, f"dashboard-refresh-failed-{answer.replace(' ', '-')}")
+
+        page.unroute(re.compile(r"/dashboard/"))
+        expect(alert).to_be_hidden(timeout=LIVE_TIMEOUT_MS)
+        assert updated.get_attribute("datetime") != stale  # cleared by a refresh that succeeded
 
 
 def test_dashboard_counts_a_real_task_run_by_the_worker(page: Page, worker: WorkerProcess) -> None:
