@@ -6,7 +6,8 @@ every problem it finds (an empty list: none):
 - a table cell whose text or images reach outside the cell (drawn over its
   neighbour);
 - a table cell outside the part of the page one can see without scrolling
-  sideways (hidden behind a horizontal scrollbar, or beyond the viewport);
+  sideways (hidden behind a horizontal scrollbar, or beyond the viewport),
+  or a table running out of the box that holds it;
 - the page itself, or a box other than a code block, scrolling sideways;
 - text clipped without an ellipsis, or without its full text in the
   clipping element's ``title``;
@@ -75,6 +76,12 @@ MEASURE = """
 
   if (document.documentElement.scrollWidth > document.documentElement.clientWidth + TOL) {
     problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} px wide`);
+  }
+  for (const table of root.querySelectorAll('table')) {
+    const box = table.parentElement.getBoundingClientRect();
+    if (visible(table) && !clips(table.parentElement) && !inside(table.getBoundingClientRect(), box)) {
+      problems.push(`${name(table)}: wider than ${name(table.parentElement).split(' ')[0]}, its box`);
+    }
   }
   for (const row of root.querySelectorAll('tr')) {
     const cells = [...row.children].filter(visible);

@@ -2,9 +2,9 @@
 
 Chromium is the system's (Debian's ``chromium`` package, or ``TASKOPS_CHROMIUM``);
 nothing downloads a browser. One browser serves the whole module; each test
-gets a fresh context. Screenshots land in ``var/screenshots/``, and also in
-the folder named by ``TASKOPS_SCREENSHOTS`` (``TASKOPS_SCREENSHOTS=docs`` refreshes
-the README's pictures).
+gets a fresh context. Screenshots land in ``var/screenshots/``; the README's
+pictures also in the folder named by ``TASKOPS_SCREENSHOTS``
+(``TASKOPS_SCREENSHOTS=docs`` refreshes them).
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ def page(browser: Browser, live_server: Any, monkeypatch: pytest.MonkeyPatch) ->
     context.close()
 
 
-def snap(page: Page, name: str, *, full_page: bool = False) -> None:
-    """Save a screenshot under var/screenshots/, and under $TASKOPS_SCREENSHOTS when set."""
+def snap(page: Page, name: str, *, full_page: bool = False, readme: bool = False) -> None:
+    """Save a screenshot under var/screenshots/, and a README picture also under $TASKOPS_SCREENSHOTS when set."""
     folders = [BASE_DIR / "var" / "screenshots"]
-    if os.environ.get("TASKOPS_SCREENSHOTS"):
+    if readme and os.environ.get("TASKOPS_SCREENSHOTS"):
         folders.append(BASE_DIR / os.environ["TASKOPS_SCREENSHOTS"])
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def test_changelist_to_detail_to_object_and_its_history(page: Page) -> None:
 
     page.goto("/admin/taskops/dispatch/")
     assert page.locator("#result_list tbody tr").count() == len(seeded["dispatches"])
-    snap(page, "changelist")
+    snap(page, "changelist", readme=True)
 
     page.locator("#changelist-filter a", has_text="Any changed").click()
     page.wait_for_url(re.compile(r"drift=changed"))
@@ -122,7 +122,7 @@ def test_changelist_to_detail_to_object_and_its_history(page: Page) -> None:
     page.wait_for_url(re.compile(r"/admin/taskops/dispatch/\d+/change/"))
     assert page.inner_text("#taskops-summary h2") == "tests.testapp.tasks.rebuild_summary"
     assert page.locator("#taskops-refs .taskops-old", has_text="The worker reads the row.").count() == 1
-    snap(page, "detail", full_page=True)
+    snap(page, "detail", full_page=True, readme=True)
 
     page.locator("#taskops-refs a", has_text=f"Question #{question.pk}").click()
     page.wait_for_url(f"**/admin/testapp/question/{question.pk}/change/")
@@ -130,7 +130,7 @@ def test_changelist_to_detail_to_object_and_its_history(page: Page) -> None:
     page.wait_for_url(re.compile(r"/admin/taskops/dispatch/object-history/\d+/"))
     history_tasks = page.locator("tr.taskops-history-row th a").all_inner_texts()
     assert history_tasks == ["tests.testapp.tasks.summarize_thread", "tests.testapp.tasks.rebuild_summary"]
-    snap(page, "history")
+    snap(page, "history", readme=True)
 
 
 def test_dashboard_counts_new_work_without_reloading(page: Page) -> None:
@@ -140,7 +140,7 @@ def test_dashboard_counts_new_work_without_reloading(page: Page) -> None:
     before = dispatched_count(page)
     assert before == len(seeded["dispatches"])
     page.evaluate("window.__marker = 1")
-    snap(page, "dashboard", full_page=True)
+    snap(page, "dashboard", full_page=True, readme=True)
 
     question = Question.objects.create(title="Fresh question", body="b")
     for _ in range(3):
@@ -277,6 +277,7 @@ def test_long_labels_neither_overlap_nor_clip_silently(page: Page, sidebar: str)
         "detail": f"/admin/taskops/dispatch/{made.dispatch.pk}/change/",
         "history of a tag": object_history(made.tag),
         "history of a question": object_history(made.unbroken),
+        "dashboard": "/admin/taskops/dispatch/dashboard/",
     }
     found = {}
     for name, url in pages.items():
