@@ -92,25 +92,11 @@ def ref_html(linker: Linker, ref: Any) -> SafeString:
     return display.ref_line(linker.ref_link(ref), ref.object_repr)
 
 
-@register.filter
-def ref_drift(ref: Any) -> SafeString:
-    """``{{ ref|ref_drift }}``: a ref's drift, and when it was judged (only a verdict has a time)."""
-    return display.ref_drift(ref)
-
-
-@register.filter
-def dispatch_drift(dispatch: Dispatch) -> SafeString:
-    """``{{ dispatch|dispatch_drift }}``: the dispatch's drift, or "no objects" when there was nothing to judge."""
-    return display.dispatch_drift(dispatch)
-
-
-@register.filter
-def clip(text: str) -> SafeString:
-    """``{{ dispatch.worker|clip }}``: long text on one line, cut by an ellipsis, whole in the title."""
-    return display.clipped(text)
-
-
-@register.filter
-def dotted(name: str) -> SafeString:
-    """``{{ dispatch.task_name|dotted }}``: a dotted name that may wrap after a dot."""
-    return display.dotted_name(name)
+# Display functions that are filters as they are: ``{{ ref|ref_drift }}`` (a ref's drift, and when it
+# was judged), ``{{ dispatch|dispatch_drift }}`` ("no objects" when there was nothing to judge),
+# ``{{ dispatch.worker|clip }}`` (one line, an ellipsis, the whole text in the title) and
+# ``{{ dispatch.task_name|dotted }}`` (wraps after a dot).
+register.filter("ref_drift", display.ref_drift)
+register.filter("dispatch_drift", display.dispatch_drift)
+register.filter("clip", display.clipped)
+register.filter("dotted", display.dotted_name)
