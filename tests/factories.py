@@ -53,7 +53,8 @@ def make_dispatch(
 ) -> Dispatch:
     """A dispatch whose positional args are ``objects`` (one ref each), all refs with ``drift``.
 
-    ``drift`` defaults to unchanged, or to pending for work that has not started.
+    ``drift`` defaults to unchanged, or to pending for work that has not started;
+    without objects too, as the recorder writes it (nothing could be stale).
     """
     if drift is None:
         drift = Drift.PENDING if state in WAITING else Drift.UNCHANGED
@@ -76,7 +77,7 @@ def make_dispatch(
         lag=lag,
         runtime=finished - started if finished and started else None,
         worker=fields.pop("worker", "celery@web-1" if started else ""),
-        drift=drift if objects else Drift.PENDING,
+        drift=drift,
         likely_race=likely_race,
         ref_count=fields.pop("ref_count", len(objects)),
         **fields,
@@ -177,6 +178,19 @@ def seed_showcase() -> dict[str, Any]:
         ),
         make_dispatch(
             q2, task_name="tests.testapp.tasks.rebuild_summary", state=State.STARTED, enqueued_at=now - minutes
+        ),
+        # Scheduled (an ETA ahead), and one whose arguments referenced no object.
+        make_dispatch(
+            q2,
+            task_name="tests.testapp.tasks.notify_followers",
+            state=State.PENDING,
+            enqueued_at=now - 2 * minutes,
+            eta=now + 10 * minutes,
+        ),
+        make_dispatch(
+            task_name="tests.testapp.tasks.count_words",
+            args=["testapp.question", q3.pk],
+            enqueued_at=now - 3 * minutes,
         ),
     ]
     return {"questions": [q1, q2, q3], "answers": [a1, a2, a3], "comments": [c1], "dispatches": made}

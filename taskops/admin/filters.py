@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from taskops.admin.celery_names import configured_queue_names, registered_task_names
-from taskops.models import Drift
+from taskops.models import FINISHED_STATES, Drift
 
 #: The drift filter's value for a likely race: a missing row whose dispatch had the in-transaction hazard.
 LIKELY_RACE = "race"
@@ -66,7 +66,14 @@ class QueueFilter(StaticChoicesFilter):
 
 
 class DriftFilter(admin.SimpleListFilter):
-    """The dispatch's worst drift (denormalized on ``Dispatch``), and the race."""
+    """The dispatch's worst drift (denormalized on ``Dispatch``), and the race.
+
+    A dispatch whose arguments referenced no object has nothing to judge: it
+    is neither "unchanged" (the recorder's word for it) nor "not checked
+    yet". "Not checked yet" is work that will be judged: unfinished, with
+    objects. Each choice starts from the ``(drift, -enqueued_at)`` index; the
+    other conditions are read from its rows.
+    """
 
     title = _("drift")
     parameter_name = "drift"
@@ -86,8 +93,10 @@ class DriftFilter(admin.SimpleListFilter):
             return queryset
         if value == LIKELY_RACE:
             return queryset.filter(likely_race=True)
+        if value == Drift.PENDING:
+            return queryset.filter(drift=value, ref_count__gt=0).exclude(state__in=FINISHED_STATES)
         if value in Drift.values:
-            return queryset.filter(drift=value)
+            return queryset.filter(drift=value, ref_count__gt=0)
         return queryset.none()
 
 

@@ -50,7 +50,9 @@ class ObjectLink:
     #: Every dispatch that referenced the object.
     history_url: str
     #: The user may view the object's model: its ``str()``, values and existence may be shown.
-    visible: bool
+    visible: bool = False
+    #: The object's whole ``str()`` (as recorded, at most 200 characters); empty for users who may not view it.
+    full_text: str = ""
 
     def html(self, *, matched: bool = False) -> SafeString:
         """``<a>Question #42</a> - first words…`` plus a small history link; ``matched``: what a search found."""
@@ -139,6 +141,7 @@ class Linker:
             url=self.change_url(content_type, object_pk),
             history_url=self.history_url(content_type.pk, object_pk),
             visible=visible,
+            full_text=object_repr if visible else "",
         )
 
     def instance_link(self, instance: Model) -> ObjectLink:

@@ -22,50 +22,37 @@ draws on say (changelist, detail, history, dashboard).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
-from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
+from django.contrib import admin
+from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from taskops.admin import detail, history
 from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
-from taskops.admin.changelist import DispatchChangeList, refs_cell
+from taskops.admin.columns import DispatchChangelistAdmin
 from taskops.admin.dashboard import queries, table
-from taskops.admin.display import drift_badge, format_duration, state_badge
+from taskops.admin.display import format_duration
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
-from taskops.admin.links import Linker
 from taskops.admin.objects import content_type_for_id, python_pk
 from taskops.admin.paginator import EstimatedCountPaginator
 from taskops.admin.params import check_query_string, reject_unstorable
-from taskops.admin.search import SearchTerm, filter_by, parse_search
 from taskops.models import Dispatch
-
-if TYPE_CHECKING:
-    BaseAdmin = admin.ModelAdmin[Dispatch]
-else:
-    BaseAdmin = admin.ModelAdmin
 
 
 @admin.register(Dispatch)
-class DispatchAdmin(BaseAdmin):
+class DispatchAdmin(DispatchChangelistAdmin):
     """Browse dispatches; see their arguments, refs, drift and result; no editing."""
 
-    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker"]
+    list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker_display"]
     list_display_links = ["task"]
     list_filter = [
         TaskNameFilter,
@@ -100,8 +87,6 @@ class DispatchAdmin(BaseAdmin):
     dashboard_refresh_seconds = 3
     #: Dispatches per page of an object's task history.
     history_per_page = 50
-    #: Refs listed per changelist row before "+N more".
-    refs_per_row = 3
 
     class Media:
         css = {"all": ["taskops/admin.css"]}
@@ -138,14 +123,6 @@ class DispatchAdmin(BaseAdmin):
         info = self.opts.app_label, self.opts.model_name
         return reverse("{}:{}_{}_{}".format(self.admin_site.name, *info, name), args=args)
 
-    def linker(self, request: HttpRequest) -> Linker:
-        """Object links for this request, cached on it (one per page, many rows)."""
-        linker = getattr(request, "_taskops_linker", None)
-        if linker is None:
-            linker = Linker(self.admin_site, request)
-            request._taskops_linker = linker  # type: ignore[attr-defined]
-        return linker
-
     def get_template_names(self, template: str | None, name: str) -> list[str]:
         """``template`` when set, else Django's fallback list for ``name``: this model's, this app's, the admin's."""
         if template:
@@ -163,109 +140,6 @@ class DispatchAdmin(BaseAdmin):
         """One of this admin's own pages: the site's context, the page's, then ``extra_context``."""
         context = {**self.admin_site.each_context(request), "opts": self.opts, **context, **(extra_context or {})}
         return TemplateResponse(request, templates, context)
-
-    # --- changelist ---
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        """The changelist class: rows come with their refs (one query per page)."""
-        return DispatchChangeList
-
-    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
-        """Django's, but parameters it cannot use (unknown fields, bad values, no such page) are a 400,
-        where Django would redirect to ``?e=1`` and call it a database error."""
-        check_query_string(request)
-        try:
-            return super().get_changelist_instance(request)
-        except IncorrectLookupParameters as error:
-            raise BadRequest(_("The filters or the page of this list are not valid.")) from error
-
-    def parsed_search(self, request: HttpRequest, term: str) -> SearchTerm:
-        """``term`` understood, once per request (the search and the objects column both ask)."""
-        parsed: dict[str, SearchTerm] = request.__dict__.setdefault("_taskops_search", {})
-        if term not in parsed:
-            parsed[term] = parse_search(term, models=list(self.admin_site._registry))
-        return parsed[term]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Dispatch], search_term: str
-    ) -> tuple[QuerySet[Dispatch], bool]:
-        """Task or group id, task name or object (``demo.question:42`` or a pk); see ``taskops.admin.search``."""
-        search = self.parsed_search(request, search_term)
-        if search.problem:
-            messages.warning(request, search.problem, fail_silently=True)
-        return filter_by(queryset, search), False
-
-    @admin.display(description=_("task"), ordering="task_name")
-    def task(self, obj: Dispatch) -> SafeString:
-        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
-        return self.task_cell(obj, Linker(self.admin_site, None))
-
-    def task_cell(self, obj: Dispatch, linker: Linker) -> SafeString:
-        """Task name, short id, and the operator who dispatched it (by name to users who may view users)."""
-        operator = self.operator_html(obj, linker)
-        by = format_html(" · {}", operator) if operator else ""
-        return format_html('{}<br><span class="taskops-quiet">{}{}</span>', obj.task_name, obj.task_id[:8], by)
-
-    def operator_html(self, obj: Dispatch, linker: Linker) -> SafeString | str:
-        """The user who dispatched it (operator dispatches): by name to users who may view users, else by pk."""
-        user = obj.dispatched_by if obj.dispatched_by_id else None
-        return linker.instance_link(user).name_html() if user is not None else ""
-
-    @admin.display(description=_("state"), ordering="state")
-    def state_badge(self, obj: Dispatch) -> SafeString:
-        retries = format_html(' <span class="taskops-quiet">\u00d7{}</span>', obj.attempts) if obj.retries else ""
-        return format_html("{}{}", state_badge(obj.state), retries)
-
-    @admin.display(description=_("enqueued"), ordering="enqueued_at")
-    def enqueued(self, obj: Dispatch) -> str:
-        """To the second, in the current time zone: operators compare times, not dates."""
-        return date_format(timezone.localtime(obj.enqueued_at), "Y-m-d H:i:s")
-
-    @admin.display(description=_("lag"))
-    def lag_display(self, obj: Dispatch) -> str:
-        return format_duration(obj.lag)
-
-    @admin.display(description=_("drift"))
-    def drift_summary(self, obj: Dispatch) -> SafeString:
-        changed = [name for ref in obj.refs.all() for name in (ref.changed_fields or [])]
-        return drift_badge(obj.drift, likely_race=obj.likely_race, changed_fields=changed)
-
-    @admin.display(description=_("objects"))
-    def refs_display(self, obj: Dispatch) -> SafeString:
-        """The column as the admin's checks see it; ``get_list_display`` binds it to the request."""
-        return refs_cell(obj, Linker(self.admin_site, None), self.refs_per_row)
-
-    def request_columns(self, request: HttpRequest) -> dict[str, Callable[[Dispatch], SafeString]]:
-        """``task`` and ``refs_display`` bound to the request (permissions decide what they show), once per
-        request: ``get_list_display`` and ``get_list_display_links`` must hand Django the same callables."""
-        columns = getattr(request, "_taskops_columns", None)
-        if columns is None:
-            linker = self.linker(request)
-            matches = self.parsed_search(request, request.GET.get("q", "")).objects
-
-            @admin.display(description=_("task"), ordering="task_name")
-            def task(obj: Dispatch) -> SafeString:
-                return self.task_cell(obj, linker)
-
-            @admin.display(description=_("objects"))
-            def refs(obj: Dispatch) -> SafeString:
-                return refs_cell(obj, linker, self.refs_per_row, matches.matches if matches else None)
-
-            columns = {"task": task, "refs_display": refs}
-            request._taskops_columns = columns  # type: ignore[attr-defined]
-        return columns
-
-    def get_list_display(self, request: HttpRequest) -> Any:
-        return self.bind_columns(request, super().get_list_display(request))
-
-    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
-        links = super().get_list_display_links(request, list_display)
-        return None if links is None else self.bind_columns(request, links)
-
-    def bind_columns(self, request: HttpRequest, names: Any) -> list[Any]:
-        """``names`` with the request-bound columns in place of theirs."""
-        columns = self.request_columns(request)
-        return [columns.get(name, name) if isinstance(name, str) else name for name in names]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})

@@ -88,5 +88,15 @@ def drift_badge(drift: str, likely_race: bool = False, changed_fields: Any = ())
 
 @register.simple_tag
 def ref_html(linker: Linker, ref: Any) -> SafeString:
-    """A ref as "Question #42 - first words…", linked, with its history link."""
-    return linker.ref_link(ref).html()
+    """A ref on one line, "Question #42 - its str()", linked, cut by an ellipsis, with its history link."""
+    return display.ref_line(linker.ref_link(ref))
+
+
+# Display functions that are filters as they are: ``{{ ref|ref_drift }}`` (a ref's drift, and when it
+# was judged), ``{{ dispatch|dispatch_drift }}`` ("no objects" when there was nothing to judge),
+# ``{{ dispatch.worker|clip }}`` (one line, an ellipsis, the whole text in the title) and
+# ``{{ dispatch.task_name|dotted }}`` (wraps after a dot).
+register.filter("ref_drift", display.ref_drift)
+register.filter("dispatch_drift", display.dispatch_drift)
+register.filter("clip", display.clipped)
+register.filter("dotted", display.dotted_name)

@@ -55,11 +55,63 @@ def test_window_figures(question: Question) -> None:
     assert totals.dispatched == 8
     assert totals.running == 1
     assert totals.pending == 2  # now, whatever the window
-    assert board.oldest_pending_age == 2 * dt.timedelta(hours=2)
+    assert totals.oldest_pending_age == 2 * dt.timedelta(hours=2)
     assert totals.failures == 1
     assert (totals.changed, totals.missing, totals.checked) == (1, 1, 8 - 1)  # the pending one is not checked
     assert totals.lag.max == 4 * SECOND
     assert [d.drift for d in board.recent_stale] == [Drift.MISSING, Drift.CHANGED]
+
+
+def test_dispatches_without_objects_are_left_out_of_the_shares(admin_client: Client, question: Question) -> None:
+    now = timezone.now()
+    make_dispatch(question, drift=Drift.CHANGED, changed_fields=["body"], enqueued_at=now - MINUTE)
+    make_dispatch(question, drift=Drift.UNCHANGED, enqueued_at=now - MINUTE)
+    for _ in range(6):  # as the recorder writes them: no refs, "unchanged"
+        make_dispatch(task_name="tests.testapp.tasks.count_words", enqueued_at=now - MINUTE)
+    make_dispatch(task_name="tests.testapp.tasks.count_words", state=State.PENDING, enqueued_at=now - MINUTE)
+
+    board = queries.collect(queries.WINDOWS["1h"], now=now)
+    html = admin_client.get(DASHBOARD).content.decode()
+
+    assert (board.totals.checked, board.totals.changed, board.totals.changed_rate) == (2, 1, 50.0)
+    counts = {row.task_name: row.figures for row in board.tasks}
+    assert counts["tests.testapp.tasks.count_words"].checked == 0
+    assert counts["tests.testapp.tasks.count_words"].changed_rate is None  # shown as "—", not "0.0 %"
+    assert metric(html, "changed") == "50.0 %"
+    assert "changed (1 of 2 checked)" in html
+    assert board.pending.judged == 0  # the waiting one has no objects: nothing to judge
+
+
+def test_scheduled_work_is_not_backlog(admin_client: Client, question: Question) -> None:
+    now = timezone.now()
+    words, mail = "tests.testapp.tasks.count_words", "tests.testapp.tasks.notify_followers"
+    make_dispatch(question, task_name=words, state=State.PENDING, enqueued_at=now - 30 * SECOND)
+    # Enqueued long ago for 20 s ago: due for 20 s, not for 10 min.
+    make_dispatch(question, task_name=words, state=State.RECEIVED, enqueued_at=now - 10 * MINUTE, eta=now - 20 * SECOND)
+    # Scheduled: an ETA ahead, held by the broker or by a worker.
+    make_dispatch(question, task_name=words, state=State.PENDING, enqueued_at=now - 54 * SECOND, eta=now + 5 * MINUTE)
+    make_dispatch(question, task_name=mail, state=State.RECEIVED, enqueued_at=now - 2 * MINUTE, eta=now + MINUTE)
+
+    board = queries.collect(queries.WINDOWS["1h"], now=now)
+
+    totals = board.totals
+    assert (totals.pending, totals.oldest_pending_age) == (2, 30 * SECOND)
+    assert (totals.scheduled, totals.next_due) == (2, now + MINUTE)
+    per_task = {row.task_name: row.figures for row in board.tasks}
+    assert (per_task[words].pending, per_task[words].oldest_pending_age) == (2, 30 * SECOND)
+    assert (per_task[words].scheduled, per_task[words].next_due) == (1, now + 5 * MINUTE)
+    assert (per_task[mail].pending, per_task[mail].oldest_pending_age) == (0, None)
+    assert (per_task[mail].scheduled, per_task[mail].next_due) == (1, now + MINUTE)
+
+    html = admin_client.get(DASHBOARD).content.decode()
+    assert metric(html, "pending") == "2"
+    assert metric(html, "scheduled") == "2"
+    next_due = timezone.localtime(now + MINUTE).strftime("%H:%M:%S")
+    assert f">{next_due}</time>" in html[html.index('data-metric="scheduled"') :]
+    row = html[html.index(f'data-task="{words}"') :]
+    row = row[: row.index("</tr>")]
+    assert re.search(r'data-cell="pending">2 <span[^>]*>oldest \d\d s</span>', row)  # about 30 s, not 10 min
+    assert re.search(r'data-cell="scheduled">1 <span[^>]*>next [\d:]{8}</span>', row)
 
 
 def test_lag_percentiles_interpolate_like_percentile_cont(question: Question) -> None:

@@ -89,9 +89,9 @@ def test_a_matched_ref_is_never_hidden_behind_more(admin_client: Client) -> None
     html = admin_client.get(CHANGELIST, {"q": f"testapp.answer:{wanted.pk}"}).content.decode()
     plain = admin_client.get(CHANGELIST).content.decode()
 
-    refs = re.findall(r'<span class="(taskops-ref[^"]*)"><a href="([^"]+)"', html)
-    assert refs[0] == ("taskops-ref taskops-match", change_url(wanted))  # first, and marked
-    assert [css for css, _url in refs[1:]] == ["taskops-ref", "taskops-ref"]
+    refs = re.findall(r'<span class="(taskops-ref-line[^"]*)"><span [^>]*><a href="([^"]+)"', html)
+    assert refs[0] == ("taskops-ref-line taskops-match", change_url(wanted))  # first, and marked
+    assert [css for css, _url in refs[1:]] == ["taskops-ref-line", "taskops-ref-line"]
     assert "+2 more" in html
     assert change_url(wanted) not in plain  # without the search it was hidden behind "+2 more"
 
@@ -101,7 +101,8 @@ def test_a_bare_pk_marks_every_matching_ref(admin_client: Client, question: Ques
 
     html = admin_client.get(CHANGELIST, {"q": str(question.pk)}).content.decode()
 
-    assert f'<span class="taskops-ref taskops-match"><a href="{change_url(question)}">' in html
+    marked = re.findall(r'<span class="taskops-ref-line taskops-match"><span [^>]*><a href="([^"]+)"', html)
+    assert change_url(question) in marked
 
 
 @pytest.mark.parametrize(

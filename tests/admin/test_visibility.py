@@ -58,7 +58,7 @@ class World:
         )
         book = Book.objects.create(title="book-recorded-secret")
         self.book_url = history_url(book)
-        self.pending = make_dispatch(state=State.PENDING, args=[])
+        self.pending = make_dispatch(state=State.PENDING, args=[], ref_count=1)
         add_ref(self.pending, book, argument="args[0]", drift=Drift.PENDING, digests=snapshot.take(book))
         book.delete()
         self.question_change_url = change_url(self.question)

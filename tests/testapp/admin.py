@@ -1,13 +1,13 @@
-"""Admin pages for the question, document and place models: taskops links refs to them.
+"""Admin pages for the question, document, place and tag models: taskops links refs to them.
 
-Book, Tag and Country have none.
+Book and Country have none.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from tests.testapp.models import Answer, Comment, Diner, Document, Place, Question, Restaurant
+from tests.testapp.models import Answer, Comment, Diner, Document, Place, Question, Restaurant, Tag
 
 
 class AnswerInline(admin.TabularInline):
@@ -43,3 +43,8 @@ admin.site.register(Document)
 admin.site.register(Place)
 admin.site.register(Restaurant)
 admin.site.register(Diner)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "id"]

@@ -7,10 +7,22 @@ and two for the totals); the staleness judge reads at most
 
 Window figures (dispatched, lag, drift, failures, charts) read only the rows
 enqueued in the window, through the ``enqueued_at`` index. "Now" figures
-(running, backlog, oldest pending) read only unfinished rows, through the
-``state`` index. Percentiles are PostgreSQL's ``percentile_cont``; elsewhere
-they are computed the same way (linear interpolation) from an ordered query
-that fetches two rows.
+(running, backlog, oldest pending, scheduled) read only unfinished rows,
+through the ``state`` index. Percentiles are PostgreSQL's ``percentile_cont``;
+elsewhere they are computed the same way (linear interpolation) from an
+ordered query that fetches two rows.
+
+Two distinctions keep the figures honest. Waiting work whose ETA is still
+ahead is *scheduled*, not backlog: the backlog and its oldest age count only
+due work (no ETA, or an ETA that has passed), and a due task has waited since
+the later of its enqueue time and its ETA (as lag counts). And a dispatch
+whose arguments referenced no object had nothing to judge: the changed and
+missing shares count only dispatches with objects that were judged.
+
+The due/scheduled split needs no index of its own: it is made on the
+unfinished rows the ``(state, -enqueued_at)`` index already yields (EXPLAIN
+on PostgreSQL, a million rows of which 25,000 unfinished: one bitmap scan of
+that index, about 30 ms, however far the ETAs lie).
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import attrs
 from django.db import connections
 from django.db.models import Avg, Count, DurationField, Max, Min, Q, QuerySet
 from django.db.models.aggregates import Aggregate
-from django.db.models.functions import TruncHour, TruncMinute
+from django.db.models.functions import Coalesce, Greatest, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -136,8 +148,16 @@ class Figures:
 
     dispatched: int = 0
     running: int = 0
+    #: Due work waiting for a worker (the backlog): no ETA, or an ETA that has passed.
     pending: int = 0
+    #: How long the longest-waiting due task has waited (None: no backlog).
+    oldest_pending_age: dt.timedelta | None = None
+    #: Waiting work whose ETA is still ahead.
+    scheduled: int = 0
+    #: The next ETA among the scheduled work.
+    next_due: dt.datetime | None = None
     failures: int = 0
+    #: Dispatches with objects whose drift was judged (the shares' denominator).
     checked: int = 0
     changed: int = 0
     missing: int = 0
@@ -152,12 +172,16 @@ class Figures:
         return rate(self.missing, self.checked)
 
 
-def figures(window_row: Mapping[str, Any], now_row: Mapping[str, Any], lag: LagStats) -> Figures:
+def figures(window_row: Mapping[str, Any], now_row: Mapping[str, Any], lag: LagStats, now: dt.datetime) -> Figures:
     """Figures from a row of the window aggregates and one of the "now" aggregates (either may be empty)."""
+    waiting_since = now_row.get("waiting_since")
     return Figures(
         dispatched=window_row.get("dispatched", 0),
         running=now_row.get("running", 0),
         pending=now_row.get("pending", 0),
+        oldest_pending_age=now - waiting_since if waiting_since is not None else None,
+        scheduled=now_row.get("scheduled", 0),
+        next_due=now_row.get("next_due"),
         failures=window_row.get("failures", 0),
         checked=window_row.get("checked", 0),
         changed=window_row.get("changed", 0),
@@ -175,22 +199,43 @@ class TaskRow:
 
 
 def window_aggregates() -> dict[str, Any]:
-    """Aggregates of the window query, shared by the totals and the per-task table."""
+    """Aggregates of the window query, shared by the totals and the per-task table.
+
+    Only dispatches with objects count as checked: one without had nothing
+    to judge (the recorder calls it "unchanged"), and would dilute the shares.
+    """
+    judged = Q(ref_count__gt=0) & ~Q(drift=Drift.PENDING)
     return {
         "dispatched": Count("id"),
         "failures": Count("id", filter=Q(state=State.FAILURE)),
-        "checked": Count("id", filter=~Q(drift=Drift.PENDING)),
-        "changed": Count("id", filter=Q(drift=Drift.CHANGED)),
-        "missing": Count("id", filter=Q(drift=Drift.MISSING)),
+        "checked": Count("id", filter=judged),
+        "changed": Count("id", filter=judged & Q(drift=Drift.CHANGED)),
+        "missing": Count("id", filter=judged & Q(drift=Drift.MISSING)),
     }
 
 
-def now_aggregates() -> dict[str, Any]:
-    """Aggregates of the unfinished work, shared by the totals and the per-task table."""
+def due(now: dt.datetime) -> Q:
+    """Waiting work that may run now: no ETA, or an ETA that has passed."""
+    return Q(state__in=WAITING_STATES) & (Q(eta__isnull=True) | Q(eta__lte=now))
+
+
+def scheduled(now: dt.datetime) -> Q:
+    """Waiting work whose ETA is still ahead: not late, not backlog."""
+    return Q(state__in=WAITING_STATES, eta__gt=now)
+
+
+def now_aggregates(now: dt.datetime) -> dict[str, Any]:
+    """Aggregates of the unfinished work, shared by the totals and the per-task table.
+
+    A due task has waited since the later of its enqueue time and its ETA
+    (``Coalesce``: ``GREATEST`` with a NULL is NULL off PostgreSQL).
+    """
     return {
         "running": Count("id", filter=Q(state=State.STARTED)),
-        "pending": Count("id", filter=Q(state__in=WAITING_STATES)),
-        "oldest": Min("enqueued_at", filter=Q(state__in=WAITING_STATES)),
+        "pending": Count("id", filter=due(now)),
+        "waiting_since": Min(Greatest("enqueued_at", Coalesce("eta", "enqueued_at")), filter=due(now)),
+        "scheduled": Count("id", filter=scheduled(now)),
+        "next_due": Min("eta", filter=scheduled(now)),
     }
 
 
@@ -231,8 +276,8 @@ class PendingPanel:
 
 
 def pending_stale() -> PendingPanel:
-    """The oldest pending dispatches, judged; only the stale verdicts are shown."""
-    oldest = Dispatch.objects.filter(state__in=WAITING_STATES).order_by("enqueued_at")
+    """The oldest waiting dispatches with objects (due or scheduled), judged; only the stale verdicts are shown."""
+    oldest = Dispatch.objects.filter(state__in=WAITING_STATES, ref_count__gt=0).order_by("enqueued_at")
     pks = list(oldest.values_list("pk", flat=True)[:PENDING_JUDGE_LIMIT])
     verdicts = judge_pending(Dispatch.objects.filter(pk__in=pks).order_by("enqueued_at"))
     stale = [verdict for verdict in verdicts if verdict.drift in (Drift.CHANGED, Drift.MISSING)]
@@ -246,7 +291,6 @@ class Dashboard:
     window: Window
     now: dt.datetime
     totals: Figures
-    oldest_pending_age: dt.timedelta | None
     #: Per task, in task name order.
     tasks: list[TaskRow]
     throughput: Chart
@@ -255,7 +299,7 @@ class Dashboard:
     pending: PendingPanel
 
 
-def per_task(window_qs: QuerySet[Dispatch]) -> list[TaskRow]:
+def per_task(window_qs: QuerySet[Dispatch], now: dt.datetime) -> list[TaskRow]:
     """Window figures and "now" counts per task name, percentiles included."""
     grouped = window_qs.values("task_name").order_by("task_name")
     by_task: dict[str, dict[str, Any]] = {}
@@ -269,7 +313,7 @@ def per_task(window_qs: QuerySet[Dispatch]) -> list[TaskRow]:
         by_task[grouped_row["task_name"]] = dict(grouped_row)
     active = Dispatch.objects.filter(state__in=ACTIVE_STATES).values("task_name").order_by("task_name")
     now_rows: dict[str, dict[str, Any]] = {
-        now_row["task_name"]: dict(now_row) for now_row in active.annotate(**now_aggregates())
+        now_row["task_name"]: dict(now_row) for now_row in active.annotate(**now_aggregates(now))
     }
     rows = []
     for name in sorted(set(by_task) | set(now_rows)):
@@ -285,7 +329,7 @@ def per_task(window_qs: QuerySet[Dispatch]) -> list[TaskRow]:
             )
         else:
             lag = LagStats()
-        rows.append(TaskRow(name, figures(row, now_rows.get(name, {}), lag)))
+        rows.append(TaskRow(name, figures(row, now_rows.get(name, {}), lag, now)))
     return rows
 
 
@@ -294,7 +338,7 @@ def collect(window: Window, *, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     window_qs = Dispatch.objects.filter(enqueued_at__gte=now - window.span)
     totals: dict[str, Any] = window_qs.aggregate(**window_aggregates())
-    current: dict[str, Any] = Dispatch.objects.filter(state__in=ACTIVE_STATES).aggregate(**now_aggregates())
+    current: dict[str, Any] = Dispatch.objects.filter(state__in=ACTIVE_STATES).aggregate(**now_aggregates(now))
     throughput, lag_chart = charts(window_qs, window, now)
     stale = (
         window_qs.filter(drift__in=[Drift.CHANGED, Drift.MISSING])
@@ -304,9 +348,8 @@ def collect(window: Window, *, now: dt.datetime | None = None) -> Dashboard:
     return Dashboard(
         window=window,
         now=now,
-        totals=figures(totals, current, lag_stats(window_qs)),
-        oldest_pending_age=now - current["oldest"] if current["oldest"] else None,
-        tasks=per_task(window_qs),
+        totals=figures(totals, current, lag_stats(window_qs), now),
+        tasks=per_task(window_qs, now),
         throughput=throughput,
         lag_chart=lag_chart,
         recent_stale=list(stale),
