@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,12 +236,29 @@ class Fresh:
         return self.run(command, self.bin("python"), "manage.py", command, *args)
 
 
+def oldest_build_backend() -> str:
+    """``setuptools==`` the lowest version ``[build-system] requires`` allows.
+
+    Builds normally get the newest setuptools, so a lower bound that no
+    longer builds goes unnoticed (``>=69`` did: the SPDX ``license`` string
+    needs 77); this test builds with the bound itself.
+    """
+    requires = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["build-system"]["requires"]
+    bounds = [re.fullmatch(r"setuptools\s*>=\s*([\d.]+)", requirement) for requirement in requires]
+    found = [bound.group(1) for bound in bounds if bound]
+    assert len(found) == 1, f"no single 'setuptools>=X' in [build-system] requires: {requires}"
+    return f"setuptools=={found[0]}"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist, and the wheel built from it, as ``python -m build`` makes them for a release."""
     out = tmp_path_factory.mktemp("dist")
+    constraints = out.parent / "build-constraints.txt"
+    constraints.write_text(oldest_build_backend() + "\n")
     result = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(BASE_DIR)],
+        env={**os.environ, "PIP_CONSTRAINT": str(constraints)},  # read by pip in build's isolated environments
         capture_output=True,
         text=True,
         timeout=300,
@@ -320,6 +338,12 @@ def test_the_wheel_carries_templates_static_files_and_migrations(wheel: Path) ->
     assert "taskops/migrations/0001_initial.py" in names
     assert "taskops/py.typed" in names
     assert not {name for name in names if name.startswith(("tests/", "config/", "demo/", "bench/"))}
+
+
+def test_the_wheel_is_built_by_the_oldest_setuptools_allowed(wheel: Path) -> None:
+    generator = zipfile.ZipFile(wheel).read(f"{wheel.name.rsplit('-', 3)[0]}.dist-info/WHEEL").decode()
+
+    assert f"Generator: setuptools ({oldest_build_backend().removeprefix('setuptools==')})" in generator
 
 
 def test_the_install_is_the_wheel_not_the_checkout(fresh: Fresh) -> None:
