@@ -228,20 +228,23 @@ def test_no_template_partials() -> None:
     assert ids(messages) == ([] if django.VERSION >= (6, 0) else ["taskops.E041"])
 
 
-@modify_settings(INSTALLED_APPS={"remove": ["django_htmx"]})
-def test_no_django_htmx_app() -> None:
-    messages = checks.check_installation()
+@pytest.mark.parametrize(
+    ("missing", "check_id", "hint"),
+    [
+        ({"INSTALLED_APPS": {"remove": ["django_htmx"]}}, "taskops.E042", "{% htmx_script %}"),
+        (
+            {"MIDDLEWARE": {"remove": ["django_htmx.middleware.HtmxMiddleware"]}},
+            "taskops.E043",
+            "'django_htmx.middleware.HtmxMiddleware'",
+        ),
+    ],
+)
+def test_no_django_htmx(missing: dict[str, dict[str, list[str]]], check_id: str, hint: str) -> None:
+    with modify_settings(**missing):
+        messages = checks.check_installation()
 
-    assert ids(messages) == ["taskops.E042"]
-    assert "{% htmx_script %}" in (messages[0].hint or "")
-
-
-@modify_settings(MIDDLEWARE={"remove": ["django_htmx.middleware.HtmxMiddleware"]})
-def test_no_htmx_middleware() -> None:
-    messages = checks.check_installation()
-
-    assert ids(messages) == ["taskops.E043"]
-    assert "'django_htmx.middleware.HtmxMiddleware'" in (messages[0].hint or "")
+    assert ids(messages) == [check_id]
+    assert hint in (messages[0].hint or "")
 
 
 @modify_settings(
