@@ -75,7 +75,7 @@ class Command(BaseCommand):
         if user is not None and not user.check_password(OLD_DEMO_PASSWORD):
             self.stdout.write(
                 f"Demo superuser {DEMO_USERNAME!r} exists; its password was printed when it was created "
-                f"(`python manage.py changepassword {DEMO_USERNAME}` sets another)."
+                f"(`DEBUG=1 python manage.py changepassword {DEMO_USERNAME}` sets another)."
             )
             return
         password = secrets.token_urlsafe(12)
@@ -86,7 +86,7 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         self.stdout.write(
             self.style.SUCCESS(f"Demo superuser: {DEMO_USERNAME} / {password}")
-            + f"  (shown this once; `python manage.py changepassword {DEMO_USERNAME}` sets another)"
+            + f"  (shown this once; `DEBUG=1 python manage.py changepassword {DEMO_USERNAME}` sets another)"
         )
 
     def seed_data(self) -> None:
