@@ -147,3 +147,12 @@ def test_celery_db_reuse_max_reaches_the_django_fixup(var_dir: dict[str, str]) -
     reuse_max, fixup_reuse_max = (int(value) for value in result.stdout.split())
     assert reuse_max >= 100
     assert fixup_reuse_max == reuse_max
+
+
+def test_benchmarks_turn_development_mode_on_themselves(var_dir: dict[str, str]) -> None:
+    """``make bench`` and ``python -m bench.<name>`` run with no environment, as they always did."""
+    code = "from django.conf import settings; print(settings.DEBUG, settings.CELERY_TASK_DEFAULT_QUEUE)"
+    result = python(code, env=var_dir, settings="bench.settings")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "taskops-bench"]
