@@ -32,6 +32,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo runs in development mode, and says so: the host project's settings
+# default to DEBUG off and refuse to start without SECRET_KEY (README,
+# "Configuration"). Every command below, and honcho's processes, inherit it.
+run: export DEBUG = 1
 run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -39,7 +43,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py taskops_demo seed
 	@{ cat Procfile; echo "traffic: python manage.py taskops_demo traffic --interval 3"; } > var/Procfile.run
 	@echo
-	@echo "  Admin: http://127.0.0.1:$(PORT)/admin/   (demo login: admin / admin)"
+	@echo "  Admin: http://127.0.0.1:$(PORT)/admin/   (user admin; its password is printed once, when seed creates it)"
 	@echo "  Ctrl-C stops every process."
 	@echo
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f var/Procfile.run -d . start -p $(PORT)

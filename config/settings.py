@@ -4,20 +4,28 @@ Twelve-factor: everything that differs between a laptop and production comes
 from the environment. With no environment at all, the project runs embedded:
 SQLite and kombu's filesystem broker, both under ``var/``.
 
-Production (see README, "Configuration"): set ``DEBUG=0``, ``SECRET_KEY``,
+Secure by default: ``DEBUG`` is off unless the environment turns it on, and
+with ``DEBUG`` off the project refuses to start without ``SECRET_KEY``.
+Development mode is asked for explicitly (``DEBUG=1``; ``make run`` sets it);
+only then does a missing ``SECRET_KEY`` fall back to a random key generated
+once under ``var/``.
+
+Production (see README, "Configuration"): set ``SECRET_KEY``,
 ``ALLOWED_HOSTS``, ``DATABASE_URL`` and ``CELERY_BROKER_URL``; behind TLS,
-the secure-cookie, HSTS and redirect settings below switch on with ``DEBUG``
+the secure-cookie, HSTS and redirect settings below are on with ``DEBUG``
 off.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 import django
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKOPS_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -39,15 +47,47 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+def development_secret_key(path: Path) -> str:
+    """The key in ``path``, created there with a random key the first time.
 
-# The development key is refused when DEBUG is off: production must set one.
-_DEV_SECRET_KEY = "django-insecure-taskops-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    from django.core.exceptions import ImproperlyConfigured
+    One key per checkout, never one in the repository: web, worker and beat
+    must share it (sessions, and taskops' keyed snapshot digests), and a key
+    that everyone can read signs anyone's session cookie. The key is written
+    to a temporary file and linked into place, so processes that start
+    together agree on one complete key.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
 
-    raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
+
+def secret_key_from_env(debug: bool) -> str:
+    """``SECRET_KEY`` from the environment; without one, a development key, and only with ``debug``."""
+    key = os.environ.get("SECRET_KEY", "")
+    if key:
+        return key
+    if not debug:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. In production, set SECRET_KEY in the environment to a long random "
+            "string (python -c 'import secrets; print(secrets.token_urlsafe(50))'). For development, "
+            "set DEBUG=1 (make run does): a key is then generated under var/."
+        )
+    return development_secret_key(VAR_DIR / "secret-key")
+
+
+# Off unless asked for: a server started with no environment must not show
+# tracebacks and settings to whoever reaches it.
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = secret_key_from_env(DEBUG)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

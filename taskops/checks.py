@@ -1,5 +1,10 @@
-"""System checks: the ``TASKOPS`` setting, the Celery app's serializers and
-task class, and the attrs registry. Registered in ``TaskopsConfig.ready()``.
+"""System checks: the ``TASKOPS`` setting, the Celery app's serializers, result
+backend and task class, the attrs registry, and what the admin pages need from
+the project. Registered in ``TaskopsConfig.ready()``.
+
+Each one stands for a mistake that would otherwise pass ``manage.py check``
+and then fail quietly: a worker that drops messages, a page that loses its
+buttons, a dashboard whose refresh is a 500.
 
 | id | what |
 |---|---|
@@ -8,11 +13,19 @@ task class, and the attrs registry. Registered in ``TaskopsConfig.ready()``.
 | E003 | ``ALLOWED_MODELS`` names a model that is not installed |
 | E010 | pickle, yaml or msgpack accepted or used by the Celery app |
 | E011 | ``TASKOPS["CELERY_APP"]`` does not name a Celery app |
+| E012 | django-celery-results' result backend without ``django_celery_results`` installed |
 | E020 | an attrs class name registered twice |
 | E030 | the Celery app's ``task_cls`` is not ``taskops.celery.Task`` |
 | W031 | a task whose base class is not ``taskops.celery.Task`` |
 | E032 | a task's ``on_missing`` / ``on_stale`` is not a known value |
 | W033 | a task's type annotations cannot be read |
+| W040 | ``taskops`` below ``django.contrib.admin`` in ``INSTALLED_APPS`` |
+| E041 | Django 5.2 without ``template_partials`` in ``INSTALLED_APPS`` |
+| E042 | ``django_htmx`` not in ``INSTALLED_APPS`` |
+| E043 | no ``django_htmx.middleware.HtmxMiddleware`` in ``MIDDLEWARE`` |
+
+The 04x checks only run with ``django.contrib.admin`` installed: they are
+about taskops' admin pages.
 """
 
 from __future__ import annotations
@@ -21,11 +34,13 @@ import typing
 from collections.abc import Iterable
 from typing import Any
 
+import django
 from celery import Celery, current_app
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
+from django_htmx.middleware import HtmxMiddleware
 
 from taskops.celery import Task, option_errors
 from taskops.conf import SETTINGS, taskops_settings
@@ -107,7 +122,7 @@ def check_celery_app(app_configs: Iterable[Any] | None = None, **kwargs: Any) ->
                 id="taskops.E011",
             )
         ]
-    return _check_serializers(app) + _check_task_classes(app)
+    return _check_serializers(app) + _check_result_backend(app) + _check_task_classes(app)
 
 
 def _check_serializers(app: Celery) -> list[CheckMessage]:
@@ -130,6 +145,31 @@ def _check_serializers(app: Celery) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+#: Result backend names that load django-celery-results' models (its entry points and its module).
+RESULTS_APP_BACKENDS = ("django-db", "django-cache", "django_celery_results")
+
+
+def _check_result_backend(app: Celery) -> list[CheckMessage]:
+    # Read as configured (Celery's environment variable first), never through
+    # ``app.backend``: loading the backend is the very crash this check reports.
+    backend = app.conf.result_backend
+    if not isinstance(backend, str) or not backend.startswith(RESULTS_APP_BACKENDS):
+        return []
+    if apps.is_installed("django_celery_results"):
+        return []
+    return [
+        Error(
+            f"The Celery app {app.main!r} stores results with {backend!r}, "
+            "but django_celery_results is not in INSTALLED_APPS.",
+            hint="Add 'django_celery_results' to INSTALLED_APPS (and migrate), or choose another "
+            "CELERY_RESULT_BACKEND: that backend imports its models, and workers and publishers crash "
+            "when they first load it. taskops works without it (Dispatch.task_result is then None).",
+            obj=app.main,
+            id="taskops.E012",
+        )
+    ]
 
 
 def _check_task_classes(app: Celery) -> list[CheckMessage]:
@@ -193,4 +233,83 @@ def check_attrs_registry(app_configs: Iterable[Any] | None = None, **kwargs: Any
     ]
 
 
-ALL = [check_settings, check_celery_app, check_attrs_registry]
+#: The admin's app; taskops' pages live in its site.
+ADMIN_APP = "django.contrib.admin"
+#: The middleware that sets ``request.htmx``, which the dashboard's refresh relies on.
+HTMX_MIDDLEWARE = "django_htmx.middleware.HtmxMiddleware"
+
+
+def check_installation(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """What taskops' admin pages need from the project: app order, partials, django-htmx."""
+    if not apps.is_installed(ADMIN_APP):
+        return []
+    return [*_check_app_order(), *_check_partials(), *_check_htmx()]
+
+
+def _check_app_order() -> list[CheckMessage]:
+    # The app directories template loader searches apps in INSTALLED_APPS
+    # order: below the admin, taskops' copies of admin templates are never found.
+    names = [config.name for config in apps.get_app_configs()]
+    if names.index("taskops") < names.index(ADMIN_APP):
+        return []
+    return [
+        Warning(
+            "'taskops' comes after 'django.contrib.admin' in INSTALLED_APPS: the admin's own templates win, "
+            "and the Task history button on change forms and the dashboard link on the admin index are missing.",
+            hint="Move 'taskops' above 'django.contrib.admin'. If your project overrides "
+            "admin/change_form_object_tools.html and admin/index.html itself, add the "
+            "{% taskops_history_link %} tag to them and silence taskops.W040.",
+            id="taskops.W040",
+        )
+    ]
+
+
+def _check_partials() -> list[CheckMessage]:
+    if django.VERSION >= (6, 0) or apps.is_installed("template_partials"):
+        return []  # Django 6 has template partials built in.
+    return [
+        Error(
+            "On Django 5.2 taskops needs django-template-partials: 'template_partials' is not in INSTALLED_APPS.",
+            hint="Add 'template_partials' to INSTALLED_APPS (Django 6 has partials built in). Without it, every "
+            "refresh of the taskops dashboard fails with a server error.",
+            id="taskops.E041",
+        )
+    ]
+
+
+def _check_htmx() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not apps.is_installed("django_htmx"):
+        messages.append(
+            Error(
+                "'django_htmx' is not in INSTALLED_APPS.",
+                hint="Add it: the taskops dashboard loads htmx with django-htmx's {% htmx_script %} tag, "
+                "and fails to render without it.",
+                id="taskops.E042",
+            )
+        )
+    if not any(_is_htmx_middleware(path) for path in settings.MIDDLEWARE):
+        messages.append(
+            Error(
+                f"{HTMX_MIDDLEWARE} is not in MIDDLEWARE.",
+                hint=f"Add {HTMX_MIDDLEWARE!r} to MIDDLEWARE. Without it the dashboard cannot tell its own "
+                "refresh from a page load, and each refresh nests a whole admin page inside the panel.",
+                obj="settings.MIDDLEWARE",
+                id="taskops.E043",
+            )
+        )
+    return messages
+
+
+def _is_htmx_middleware(path: str) -> bool:
+    """``path`` names django-htmx's middleware or a subclass of it."""
+    if path == HTMX_MIDDLEWARE:
+        return True
+    try:
+        middleware = import_string(path)
+    except ImportError:
+        return False  # Django reports a middleware it cannot import when it loads it.
+    return isinstance(middleware, type) and issubclass(middleware, HtmxMiddleware)
+
+
+ALL = [check_settings, check_celery_app, check_attrs_registry, check_installation]

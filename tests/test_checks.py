@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import django
 import pytest
 from celery import Celery
 from celery import Task as CeleryTask
-from django.test import override_settings
+from django.conf import settings
+from django.test import modify_settings, override_settings
+from django_htmx.middleware import HtmxMiddleware
 
 import taskops
 from taskops import checks
@@ -31,6 +34,14 @@ pickle_app = make_app(
 plain_app = Celery("plain", set_as_current=False)
 mixed_app = make_app("mixed", task_annotations={"mixed.bad_policy": {"on_missing": "sometimes"}})
 not_an_app = object()
+results_db_app = make_app("results_db", result_backend="django-db")
+results_cache_app = make_app("results_cache", result_backend="django-cache")
+results_path_app = make_app("results_path", result_backend="django_celery_results.backends:DatabaseBackend")
+rpc_results_app = make_app("rpc_results", result_backend="rpc://")
+
+
+class ProjectHtmxMiddleware(HtmxMiddleware):
+    """A project's own subclass of django-htmx's middleware."""
 
 
 def _other_base() -> None: ...
@@ -55,6 +66,7 @@ def test_defaults_are_clean() -> None:
     assert checks.check_settings() == []
     assert checks.check_celery_app() == []
     assert checks.check_attrs_registry() == []
+    assert checks.check_installation() == []
 
 
 @override_settings(TASKOPS={"MAX_DEPHT": 3, "ATTRS_CLASES": []})
@@ -116,6 +128,43 @@ def test_celery_app_setting_that_names_no_app(path: str) -> None:
         assert ids(checks.check_celery_app()) == ["taskops.E011"]
 
 
+@pytest.mark.parametrize(
+    ("app_name", "backend"),
+    [
+        ("results_db_app", "django-db"),
+        ("results_cache_app", "django-cache"),
+        ("results_path_app", "django_celery_results.backends:DatabaseBackend"),
+    ],
+)
+@modify_settings(INSTALLED_APPS={"remove": ["django_celery_results"]})
+def test_results_backend_without_its_app(app_name: str, backend: str) -> None:
+    with override_settings(TASKOPS={"CELERY_APP": f"tests.test_checks.{app_name}"}):
+        errors = checks.check_celery_app()
+
+    assert ids(errors) == ["taskops.E012"]
+    assert repr(backend) in errors[0].msg
+    assert "'django_celery_results' to INSTALLED_APPS" in (errors[0].hint or "")
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django_celery_results"]})
+@override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.rpc_results_app"})
+def test_results_backend_from_celerys_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "django-db")
+
+    assert ids(checks.check_celery_app()) == ["taskops.E012"]
+
+
+@override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.results_db_app"})
+def test_results_backend_with_its_app() -> None:
+    assert checks.check_celery_app() == []
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django_celery_results"]})
+@override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.rpc_results_app"})
+def test_another_results_backend_needs_no_results_app() -> None:
+    assert checks.check_celery_app() == []
+
+
 @override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.plain_app"})
 def test_app_without_taskops_task_class() -> None:
     errors = checks.check_celery_app()
@@ -160,3 +209,57 @@ def test_checks_are_registered_with_django() -> None:
     from django.core.checks.registry import registry
 
     assert set(checks.ALL) <= registry.registered_checks
+
+
+def test_taskops_below_the_admin() -> None:
+    below = [app for app in settings.INSTALLED_APPS if app != "taskops"] + ["taskops"]
+    with override_settings(INSTALLED_APPS=below):
+        messages = checks.check_installation()
+
+    assert ids(messages) == ["taskops.W040"]
+    assert "Move 'taskops' above 'django.contrib.admin'" in (messages[0].hint or "")
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["template_partials"]})
+def test_no_template_partials() -> None:
+    messages = checks.check_installation()
+
+    # Each CI leg checks its own Django: 5.2 needs the app, 6 has partials built in.
+    assert ids(messages) == ([] if django.VERSION >= (6, 0) else ["taskops.E041"])
+
+
+@pytest.mark.parametrize(
+    ("missing", "check_id", "hint"),
+    [
+        ({"INSTALLED_APPS": {"remove": ["django_htmx"]}}, "taskops.E042", "{% htmx_script %}"),
+        (
+            {"MIDDLEWARE": {"remove": ["django_htmx.middleware.HtmxMiddleware"]}},
+            "taskops.E043",
+            "'django_htmx.middleware.HtmxMiddleware'",
+        ),
+    ],
+)
+def test_no_django_htmx(missing: dict[str, dict[str, list[str]]], check_id: str, hint: str) -> None:
+    with modify_settings(**missing):
+        messages = checks.check_installation()
+
+    assert ids(messages) == [check_id]
+    assert hint in (messages[0].hint or "")
+
+
+@modify_settings(
+    MIDDLEWARE={
+        "remove": ["django_htmx.middleware.HtmxMiddleware"],
+        "append": ["tests.no_such_module.Middleware", "tests.test_checks.ProjectHtmxMiddleware"],
+    }
+)
+def test_a_subclass_of_the_htmx_middleware_counts() -> None:
+    assert checks.check_installation() == []
+
+
+@modify_settings(
+    INSTALLED_APPS={"remove": ["django.contrib.admin", "django_htmx"]},
+    MIDDLEWARE={"remove": ["django_htmx.middleware.HtmxMiddleware"]},
+)
+def test_without_the_admin_its_pages_need_nothing() -> None:
+    assert checks.check_installation() == []

@@ -164,11 +164,20 @@ class Dispatch(models.Model):
         Looked up by task id, with no foreign key: taskops works, and this
         returns None, when django_celery_results is not installed.
         """
-        if not apps.is_installed("django_celery_results"):
-            return None
-        from django_celery_results.models import TaskResult
+        model = task_result_model()
+        return None if model is None else model._default_manager.filter(task_id=self.task_id).first()
 
-        return TaskResult.objects.filter(task_id=self.task_id).first()
+
+def task_result_model() -> type[models.Model] | None:
+    """django-celery-results' ``TaskResult`` model, or None when that app is not installed.
+
+    Taken from the app registry, never imported: importing
+    ``django_celery_results.models`` without the app installed stops the
+    process ("doesn't declare an explicit app_label").
+    """
+    if not apps.is_installed("django_celery_results"):
+        return None
+    return apps.get_model("django_celery_results", "TaskResult")
 
 
 class ObjectRef(models.Model):

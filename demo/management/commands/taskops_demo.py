@@ -1,7 +1,9 @@
 """Demo data and demo traffic for ``make run``.
 
-``taskops_demo seed`` creates a demo superuser (only with DEBUG on) and a
-few questions with answers and comments. ``taskops_demo traffic`` keeps
+``taskops_demo seed`` creates a few questions with answers and comments,
+and, in development mode only (``DEBUG`` on), a demo superuser ``admin``
+with a random password that it prints once: a fixed demo password is a
+login for anyone who reaches the server, wherever it happens to listen. ``taskops_demo traffic`` keeps
 dispatching the demo tasks, and on purpose edits or deletes some rows while
 their tasks wait, so that the dashboard has stale work to show.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 import time
 from typing import Any
 
@@ -24,7 +27,8 @@ from demo.models import Answer, Comment, Question
 from demo.reports import ThreadReport
 
 DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "admin"
+#: The fixed password earlier versions gave the demo superuser; seed replaces it.
+OLD_DEMO_PASSWORD = "admin"
 
 TOPICS = [
     ("How do I pass a model instance to a Celery task?", "I keep passing ids around. Is there a safer way?"),
@@ -61,11 +65,32 @@ class Command(BaseCommand):
                 raise CommandError("No demo data: run `manage.py taskops_demo seed` first.")
             self.run_traffic(rng, interval=interval, rounds=rounds)
 
+    def seed_superuser(self) -> None:
+        """The demo login: development mode only, a password generated here and printed once."""
+        if not settings.DEBUG:
+            self.stdout.write("DEBUG is off: no demo superuser (create one with `manage.py createsuperuser`).")
+            return
+        manager = get_user_model()._default_manager
+        user = manager.filter(username=DEMO_USERNAME).first()
+        if user is not None and not user.check_password(OLD_DEMO_PASSWORD):
+            self.stdout.write(
+                f"Demo superuser {DEMO_USERNAME!r} exists; its password was printed when it was created "
+                f"(`DEBUG=1 python manage.py changepassword {DEMO_USERNAME}` sets another)."
+            )
+            return
+        password = secrets.token_urlsafe(12)
+        if user is None:
+            manager.create_superuser(DEMO_USERNAME, "admin@example.com", password)
+        else:  # created by an earlier version with the well-known password
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo superuser: {DEMO_USERNAME} / {password}")
+            + f"  (shown this once; `DEBUG=1 python manage.py changepassword {DEMO_USERNAME}` sets another)"
+        )
+
     def seed_data(self) -> None:
-        user_model = get_user_model()
-        if settings.DEBUG and not user_model._default_manager.filter(username=DEMO_USERNAME).exists():
-            user_model._default_manager.create_superuser(DEMO_USERNAME, "admin@example.com", DEMO_PASSWORD)
-            self.stdout.write(f"Demo superuser: {DEMO_USERNAME} / {DEMO_PASSWORD} (demo only)")
+        self.seed_superuser()
         if Question.objects.exists():
             self.stdout.write("Demo data already present.")
             return
