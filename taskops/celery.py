@@ -10,6 +10,7 @@ applies the ``on_missing`` and ``on_stale`` policies.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ logger = get_task_logger(__name__)
 SKIPPED = State.SKIPPED
 #: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
 SKIP_CHECK_INTERVAL = 1.0
+#: Default of the ``stale_retry_countdown`` option: seconds before ``on_stale="retry"`` runs the task again.
+STALE_RETRY_COUNTDOWN = 1.0
 
 Objects = dict[ModelRef, Model | None]
 
@@ -74,15 +77,23 @@ class TaskSkipped(Exception):
 
 
 def option_errors(task_cls: type) -> list[str]:
-    """What is wrong with a task class's ``on_missing`` / ``on_stale`` values."""
+    """What is wrong with a task class's ``on_missing`` / ``on_stale`` / ``stale_retry_countdown`` values."""
     errors = []
+    name = task_cls.__dict__.get("name") or f"{task_cls.__module__}.{task_cls.__qualname__}"
     for option, policy in (("on_missing", MissingPolicy), ("on_stale", StalePolicy)):
         value = getattr(task_cls, option, None)
         choices = policy.values
         if value not in choices:
-            name = task_cls.__dict__.get("name") or f"{task_cls.__module__}.{task_cls.__qualname__}"
             errors.append(f"task {name}: {option} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    countdown = getattr(task_cls, "stale_retry_countdown", None)
+    if not is_seconds(countdown):
+        errors.append(f"task {name}: stale_retry_countdown must be a number of seconds, 0 or more, got {countdown!r}")
     return errors
+
+
+def is_seconds(value: Any) -> bool:
+    """A finite, non-negative int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class Task(BaseTask):
@@ -98,6 +109,8 @@ class Task(BaseTask):
     on_missing: str = MissingPolicy.FAIL
     #: A referenced row changed since dispatch: a :class:`~taskops.models.StalePolicy` value.
     on_stale: str = StalePolicy.RUN
+    #: Seconds before ``on_stale="retry"`` runs the task again (with the rows as they are then).
+    stale_retry_countdown: float = STALE_RETRY_COUNTDOWN
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Celery builds a subclass per task, with the decorator's options as
@@ -201,7 +214,7 @@ class Task(BaseTask):
             self.skip(reason)
         if action == StalePolicy.RETRY:
             # Fresh instances go out again, so the next attempt is judged against them.
-            raise self.retry(args=args, kwargs=kwargs)
+            raise self.retry(args=args, kwargs=kwargs, countdown=self.stale_retry_countdown)
         raise StaleObjectError(reason)
 
     def skip(self, reason: str) -> None:
