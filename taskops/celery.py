@@ -4,7 +4,10 @@ Set it app-wide with ``Celery(..., task_cls="taskops.celery:Task")``. Before a
 task body runs, :meth:`Task.start` resolves the model references in the
 arguments (one query per model class), judges lag and drift
 (:mod:`taskops.staleness`), records the start (:mod:`taskops.recording`) and
-applies the ``on_missing`` and ``on_stale`` policies.
+applies the ``on_missing`` and ``on_stale`` policies. Before it publishes,
+:meth:`Task.apply_async` refuses instances that cannot be sent and evaluates
+the QuerySets among the arguments: one query serves Celery's ``argsrepr``,
+the recorder and the encoder.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from celery.utils.log import get_task_logger
 from django.db.models import Model
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
-from taskops.recording import record_start
+from taskops.recording import prepare_arguments, record_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import task_skipped
 from taskops.staleness import StaleObjectError, StartVerdict, judge_start
@@ -131,6 +134,21 @@ class Task(BaseTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = self.start(args, kwargs)
         return super().__call__(*args, **kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        """Celery's, after :func:`~taskops.recording.prepare_arguments`.
+
+        An instance that cannot be sent (an unsaved one) raises
+        :class:`~taskops.wire.CodecError` here, before anything is published;
+        a QuerySet is evaluated, one query that shows, snapshots and sends the
+        same rows; a retry of a redacted task keeps its publisher's
+        ``argsrepr``/``kwargsrepr``. Eager calls pass objects as they are, so
+        they are left alone.
+        """
+        if not self.app.conf.task_always_eager:
+            # The caller's own reprs win over taskops' (a publisher's word).
+            options = {**prepare_arguments(args, kwargs, options.get("task_id")), **options}
+        return super().apply_async(args, kwargs, *rest, **options)
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Resolve, judge, record the start, apply the policies; the arguments the body gets.

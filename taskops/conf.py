@@ -82,6 +82,12 @@ SETTINGS: dict[str, Setting] = {
     "SNAPSHOT_VALUE_FIELDS": Setting(
         {}, "a dict", _dict, "{'app.model': [field, ...]}: fields whose values, not only digests, are kept."
     ),
+    "REDACT_KWARGS": Setting(
+        [],
+        "a list of keyword argument names",
+        _list_of_str,
+        "Keyword arguments whose values are never stored, for every task (stored as a marker).",
+    ),
     "PRUNE_BATCH_SIZE": Setting(5_000, "a positive int", _positive_int, "Rows taskops_prune deletes per transaction."),
 }
 

@@ -12,8 +12,10 @@ import pytest
 from celery import _state
 from celery.exceptions import Ignore, Retry
 from celery.signals import after_task_publish
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -214,3 +216,40 @@ def test_on_stale_retry_sends_fresh_snapshots(
     eta = parse_time(retry_header["eta"])
     assert eta is not None
     assert before + wait <= eta <= timezone.now() + wait  # the option's countdown, not Celery's 180 s
+
+
+def test_a_key_change_between_dispatch_and_start_is_unknown_not_changed(content_types: None) -> None:
+    question = Question.objects.create(title="q", body="b")
+    Question.objects.filter(pk=question.pk).update(body="changed, but under another key no one can tell")
+
+    row, _, _ = run_as_worker(read_body, (question,), at_start=override_settings(SECRET_KEY="a rotated key"))
+
+    ref = row.refs.get()
+    assert (row.drift, ref.drift, ref.changed_fields, row.stale_action) == (Drift.PENDING, Drift.PENDING, [], "")
+    assert "drift not checked: the digests were made under key " in row.notes
+    assert row.state == State.SUCCESS
+
+    # The old key among SECRET_KEY_FALLBACKS (Django's rotation): compared as before.
+    rotated = override_settings(SECRET_KEY="a rotated key", SECRET_KEY_FALLBACKS=[settings.SECRET_KEY])
+    row, _, _ = run_as_worker(read_body, (question,), at_start=rotated)
+    assert (row.drift, row.refs.get().changed_fields, row.notes) == (Drift.CHANGED, ["body"], "")
+
+
+def test_judge_pending_after_a_key_change(content_types: None) -> None:
+    question = Question.objects.create(title="q", body="b")
+    background.write([records.build_record(((question,), {}, {}), {"id": "queued"}, "", IDLE)])
+    Question.objects.filter(pk=question.pk).update(title="edited")
+    queued = Dispatch.objects.filter(task_id="queued")
+
+    with override_settings(SECRET_KEY="a rotated key"):
+        (unknown,) = judge_pending(queued)
+    with override_settings(SECRET_KEY="a rotated key", SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+        (compared,) = judge_pending(queued)
+
+    assert (unknown.drift, [(drift, changed) for _, drift, changed in unknown.refs]) == (
+        Drift.PENDING,
+        [(Drift.PENDING, [])],
+    )
+    assert len(unknown.notes) == 1
+    assert "drift not checked" in unknown.notes[0]
+    assert (compared.drift, compared.refs[0][2], compared.notes) == (Drift.CHANGED, ["title"], ())
