@@ -85,3 +85,17 @@ def test_a_revoked_eta_task_ends_revoked(worker: WorkerProcess) -> None:
     assert (row.state, row.source, row.started_at) == (State.REVOKED, Source.PUBLISHER, None)
     assert row.received_at is not None
     assert row.finished_at is not None
+
+
+def test_many_unknown_tasks_all_end_rejected_whichever_write_lands_first(worker: WorkerProcess) -> None:
+    """Not held back: the publisher's writer and the worker race, and either order ends REJECTED."""
+    ids = [app.send_task("no.such.task", args=[index]).id for index in range(40)]
+
+    rows = wait_for(rows_in(State.REJECTED, ids), what="forty rejections")
+    assert recording.flush()
+
+    assert Dispatch.objects.filter(task_id__in=ids).count() == 40
+    assert {row.exception for row in rows} == {"unknown task 'no.such.task'"}
+    assert set(Dispatch.objects.filter(task_id__in=ids).values_list("state", "source")) == {
+        (State.REJECTED, Source.PUBLISHER)
+    }
