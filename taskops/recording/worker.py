@@ -147,10 +147,14 @@ def finish(
     fields: Row = {"state": state, "finished_at": now, "exception": exception}
     if runtime is not None:
         fields["runtime"] = runtime
-    progress = Progress(state, facts.retries if attempt_known else None)
+    advance_from_message(facts, fields, Progress(state, facts.retries if attempt_known else None), now)
+
+
+def advance_from_message(facts: MessageFacts, fields: Row, progress: Progress, when: dt.datetime) -> None:
+    """A write that, when it comes first, creates the row from the message (its refs not judged yet)."""
     advance(
         WorkerWrite(
-            facts.task_id, fields, progress, lambda: worker_row(facts, now), lambda: header_ref_rows(facts.header)
+            facts.task_id, fields, progress, lambda: worker_row(facts, when), lambda: header_ref_rows(facts.header)
         )
     )
 
@@ -166,15 +170,7 @@ def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> 
             facts = MessageFacts.of_request(request)
             received_at = dt.datetime.fromtimestamp(now, dt.UTC)
             fields = {"state": State.RECEIVED, "received_at": received_at, "worker": request.hostname or ""}
-            advance(
-                WorkerWrite(
-                    request.id,
-                    fields,
-                    Progress(State.RECEIVED, facts.retries),
-                    lambda: worker_row(facts, received_at),
-                    lambda: header_ref_rows(facts.header),
-                )
-            )
+            advance_from_message(facts, fields, Progress(State.RECEIVED, facts.retries), received_at)
 
 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:

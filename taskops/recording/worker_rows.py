@@ -76,22 +76,21 @@ class MessageFacts:
     @classmethod
     def of_context(cls, request: Any, task_name: str) -> MessageFacts:
         """A task request (Celery's ``Context``): the headers are its attributes."""
-        return cls(
-            task_id=request.id,
-            task_name=task_name,
-            headers={name: value for name in REQUEST_HEADERS if (value := getattr(request, name, None)) is not None},
-            args=request.args or (),
-            kwargs=request.kwargs or {},
-            queue=(request.delivery_info or {}).get("routing_key") or "",
-        )
+        headers = {name: value for name in REQUEST_HEADERS if (value := getattr(request, name, None)) is not None}
+        return cls.of_request_like(request, task_name, headers)
 
     @classmethod
     def of_request(cls, request: Any) -> MessageFacts:
         """Celery's ``Request`` of a message the worker's main process holds."""
+        return cls.of_request_like(request, request.name or "", request.request_dict)
+
+    @classmethod
+    def of_request_like(cls, request: Any, task_name: str, headers: Mapping[str, Any]) -> MessageFacts:
+        """Either kind of request: both have ``id``, ``args``, ``kwargs`` and ``delivery_info``."""
         return cls(
             task_id=request.id,
-            task_name=request.name or "",
-            headers=request.request_dict,
+            task_name=task_name,
+            headers=headers,
             args=request.args or (),
             kwargs=request.kwargs or {},
             queue=(request.delivery_info or {}).get("routing_key") or "",
