@@ -67,9 +67,9 @@ def payloads() -> dict[str, tuple[Any, Any]]:
 
     at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     primitive = [[42, "hello", 3.5, True, None], {"note": "x" * 40, "ids": [1, 2, 3]}, {}]
-    # Unsaved instances with a pk: encoding reads only the pk, no database needed.
-    question = Question(pk=7, title="q", body="b")
-    answers = [Answer(pk=100 + i, question_id=7, body="a") for i in range(8)]
+    # Instances as the database returns them (Model.from_db), made without a query: encoding reads only the pk.
+    question = Question.from_db("default", ["id", "title", "body"], [7, "q", "b"])
+    answers = [Answer.from_db("default", ["id", "question_id", "body"], [100 + i, 7, "a"]) for i in range(8)]
     report = ThreadReport(question=question, requested_at=at, top_n=3)
     with_refs = [[question, answers, report], {"first": answers[0]}, {}]
     plain_refs = [

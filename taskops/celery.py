@@ -4,12 +4,16 @@ Set it app-wide with ``Celery(..., task_cls="taskops.celery:Task")``. Before a
 task body runs, :meth:`Task.start` resolves the model references in the
 arguments (one query per model class), judges lag and drift
 (:mod:`taskops.staleness`), records the start (:mod:`taskops.recording`) and
-applies the ``on_missing`` and ``on_stale`` policies.
+applies the ``on_missing`` and ``on_stale`` policies. Before it publishes,
+:meth:`Task.apply_async` refuses instances that cannot be sent and evaluates
+the QuerySets among the arguments: one query serves Celery's ``argsrepr``,
+the recorder and the encoder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +26,7 @@ from celery.utils.log import get_task_logger
 from django.db.models import Model
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
-from taskops.recording import record_start
+from taskops.recording import prepare_arguments, record_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
 from taskops.staleness import StaleObjectError, StartVerdict, judge_start
@@ -65,6 +69,8 @@ logger = get_task_logger(__name__)
 SKIPPED = State.SKIPPED
 #: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
 SKIP_CHECK_INTERVAL = 1.0
+#: Default of the ``stale_retry_countdown`` option: seconds before ``on_stale="retry"`` runs the task again.
+STALE_RETRY_COUNTDOWN = 1.0
 
 Objects = dict[ModelRef, Model | None]
 
@@ -74,15 +80,23 @@ class TaskSkipped(Exception):
 
 
 def option_errors(task_cls: type) -> list[str]:
-    """What is wrong with a task class's ``on_missing`` / ``on_stale`` values."""
+    """What is wrong with a task class's ``on_missing`` / ``on_stale`` / ``stale_retry_countdown`` values."""
     errors = []
+    name = task_cls.__dict__.get("name") or f"{task_cls.__module__}.{task_cls.__qualname__}"
     for option, policy in (("on_missing", MissingPolicy), ("on_stale", StalePolicy)):
         value = getattr(task_cls, option, None)
         choices = policy.values
         if value not in choices:
-            name = task_cls.__dict__.get("name") or f"{task_cls.__module__}.{task_cls.__qualname__}"
             errors.append(f"task {name}: {option} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    countdown = getattr(task_cls, "stale_retry_countdown", None)
+    if not is_seconds(countdown):
+        errors.append(f"task {name}: stale_retry_countdown must be a number of seconds, 0 or more, got {countdown!r}")
     return errors
+
+
+def is_seconds(value: Any) -> bool:
+    """A finite, non-negative int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class Task(BaseTask):
@@ -102,6 +116,8 @@ class Task(BaseTask):
     on_missing: str = MissingPolicy.FAIL
     #: A referenced row changed since dispatch: a :class:`~taskops.models.StalePolicy` value.
     on_stale: str = StalePolicy.RUN
+    #: Seconds before ``on_stale="retry"`` runs the task again (with the rows as they are then).
+    stale_retry_countdown: float = STALE_RETRY_COUNTDOWN
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Celery builds a subclass per task, with the decorator's options as
@@ -122,6 +138,21 @@ class Task(BaseTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = self.start(args, kwargs)
         return super().__call__(*args, **kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        """Celery's, after :func:`~taskops.recording.prepare_arguments`.
+
+        An instance that cannot be sent (an unsaved one) raises
+        :class:`~taskops.wire.CodecError` here, before anything is published;
+        a QuerySet is evaluated, one query that shows, snapshots and sends the
+        same rows; a retry of a redacted task keeps its publisher's
+        ``argsrepr``/``kwargsrepr``. Eager calls pass objects as they are, so
+        they are left alone.
+        """
+        if not self.app.conf.task_always_eager:
+            # The caller's own reprs win over taskops' (a publisher's word).
+            options = {**prepare_arguments(args, kwargs, options.get("task_id")), **options}
+        return super().apply_async(args, kwargs, *rest, **options)
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Resolve, judge, record the start, apply the policies; the arguments the body gets.
@@ -213,7 +244,7 @@ class Task(BaseTask):
             self.skip(reason)
         if action == StalePolicy.RETRY:
             # Fresh instances go out again, so the next attempt is judged against them.
-            raise self.retry(args=args, kwargs=kwargs)
+            raise self.retry(args=args, kwargs=kwargs, countdown=self.stale_retry_countdown)
         raise StaleObjectError(reason)
 
     def skip(self, reason: str) -> None:

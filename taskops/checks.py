@@ -17,7 +17,7 @@ buttons, a dashboard whose refresh is a 500.
 | E020 | an attrs class name registered twice |
 | E030 | the Celery app's ``task_cls`` is not ``taskops.celery.Task`` |
 | W031 | a task whose base class is not ``taskops.celery.Task`` |
-| E032 | a task's ``on_missing`` / ``on_stale`` is not a known value |
+| E032 | a task's ``on_missing`` / ``on_stale`` is not a known value, or its ``stale_retry_countdown`` not seconds |
 | W033 | a task's type annotations cannot be read |
 | W040 | ``taskops`` below ``django.contrib.admin`` in ``INSTALLED_APPS`` |
 | E041 | Django 5.2 without ``template_partials`` in ``INSTALLED_APPS`` |

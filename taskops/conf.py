@@ -103,6 +103,12 @@ SETTINGS: dict[str, Setting] = {
         _list_of_regex,
         "Field names (searched, case-insensitive) whose values the admin never shows, then or now.",
     ),
+    "REDACT_KWARGS": Setting(
+        [],
+        "a list of keyword argument names",
+        _list_of_str,
+        "Keyword arguments whose values are never stored, for every task (stored as a marker).",
+    ),
     "PRUNE_BATCH_SIZE": Setting(5_000, "a positive int", _positive_int, "Rows taskops_prune deletes per transaction."),
     "REDISPATCH_TASKS": Setting(
         [], "a list of task name patterns", _list_of_str, "Tasks operators may re-dispatch (fnmatch patterns)."

@@ -179,6 +179,15 @@ def test_unknown_policy_value_fails_at_task_definition(option: str, value: str) 
     assert "tests.bad_policy" not in app.tasks
 
 
+@pytest.mark.parametrize("value", [-1, "soon", True, float("inf"), None])
+def test_a_stale_retry_countdown_that_is_no_seconds_fails_at_task_definition(value: Any) -> None:
+    def body() -> None: ...
+
+    with pytest.raises(ValueError, match=r"stale_retry_countdown must be a number of seconds, 0 or more, got"):
+        app.task(name="tests.bad_countdown", shared=False, lazy=False, stale_retry_countdown=value)(body)
+    assert "tests.bad_countdown" not in app.tasks
+
+
 def test_direct_call_apply_and_always_eager_all_work(question: Question, eager: None) -> None:
     answers = [Answer.objects.create(question=question, body="x", score=1)]
 

@@ -32,7 +32,13 @@ pickle_app = make_app(
     result_serializer="json",
 )
 plain_app = Celery("plain", set_as_current=False)
-mixed_app = make_app("mixed", task_annotations={"mixed.bad_policy": {"on_missing": "sometimes"}})
+mixed_app = make_app(
+    "mixed",
+    task_annotations={
+        "mixed.bad_policy": {"on_missing": "sometimes"},
+        "mixed.bad_countdown": {"stale_retry_countdown": -5},
+    },
+)
 not_an_app = object()
 results_db_app = make_app("results_db", result_backend="django-db")
 results_cache_app = make_app("results_cache", result_backend="django-cache")
@@ -50,11 +56,15 @@ def _other_base() -> None: ...
 def _bad_policy() -> None: ...
 
 
+def _bad_countdown() -> None: ...
+
+
 def _unreadable(item: NotDefinedAnywhere) -> None: ...  # type: ignore[name-defined]  # noqa: F821
 
 
 mixed_app.task(name="mixed.other_base", base=CeleryTask, shared=False, lazy=False)(_other_base)
 mixed_app.task(name="mixed.bad_policy", shared=False, lazy=False)(_bad_policy)
+mixed_app.task(name="mixed.bad_countdown", shared=False, lazy=False)(_bad_countdown)
 mixed_app.task(name="mixed.unreadable", shared=False, lazy=False)(_unreadable)
 
 
@@ -178,10 +188,13 @@ def test_tasks_with_another_base_a_bad_policy_or_unreadable_annotations() -> Non
     messages = checks.check_celery_app()
 
     assert sorted((m.id, m.obj) for m in messages) == [
+        ("taskops.E032", "mixed.bad_countdown"),
         ("taskops.E032", "mixed.bad_policy"),
         ("taskops.W031", "mixed.other_base"),
         ("taskops.W033", "mixed.unreadable"),
     ]
+    (countdown,) = [m for m in messages if m.obj == "mixed.bad_countdown"]
+    assert "stale_retry_countdown must be a number of seconds, 0 or more, got -5" in countdown.msg
 
 
 def test_attrs_name_used_twice() -> None:

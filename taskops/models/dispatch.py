@@ -76,10 +76,15 @@ class Dispatch(models.Model):
     task_id = models.CharField(_("task id"), max_length=255, unique=True)
     task_name = models.CharField(_("task"), max_length=255)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
-    #: The exact encoded JSON text of the positional arguments (replayable).
+    #: The exact encoded JSON text of the positional arguments (replayable);
+    #: when ``redacted``, the publisher's ``argsrepr`` instead.
     args = models.TextField(_("args"), default="[]")
-    #: The exact encoded JSON text of the keyword arguments (replayable).
+    #: The exact encoded JSON text of the keyword arguments (replayable);
+    #: when ``redacted``, the publisher's ``kwargsrepr`` instead.
     kwargs = models.TextField(_("kwargs"), default="{}")
+    #: The publisher hid the arguments (Celery's ``argsrepr``/``kwargsrepr``): ``args`` and
+    #: ``kwargs`` hold its reprs, not the arguments, and the dispatch cannot be replayed exactly.
+    redacted = models.BooleanField(_("redacted"), default=False)
     queue = models.CharField(_("queue"), max_length=255, blank=True)
     eta = models.DateTimeField(_("ETA"), null=True, blank=True)
     expires = models.DateTimeField(_("expires"), null=True, blank=True)
@@ -192,6 +197,8 @@ class ObjectRef(models.Model):
     object_repr = models.CharField(_("object"), max_length=200, blank=True)
     #: Short per-field digests at dispatch: ``{field: digest}``.
     digests = models.JSONField(_("digests"), default=dict, blank=True)
+    #: The id of the key the digests were made with (derived from ``SECRET_KEY``).
+    digest_key = models.CharField(_("digest key"), max_length=16, blank=True)
     #: Values at dispatch, only for fields a setting names: ``{field: value}``.
     values = models.JSONField(_("values"), default=dict, blank=True)
     drift = models.CharField(_("drift"), max_length=16, choices=Drift.choices, default=Drift.PENDING)

@@ -1,8 +1,10 @@
 """Recording: one ``Dispatch`` row per task id, one ``ObjectRef`` per referenced instance.
 
 - :mod:`~taskops.recording.publisher`: ``before_task_publish`` builds the record and the header;
-- :mod:`~taskops.recording.records`: the records and both sides' rows;
-- :mod:`~taskops.recording.columns`: which side owns which column;
+- :mod:`~taskops.recording.records`: the publisher's record and rows;
+- :mod:`~taskops.recording.redaction`: what of the arguments may be stored;
+- :mod:`~taskops.recording.worker_rows`: the rows a worker creates when the publisher's are not there;
+- :mod:`~taskops.recording.columns`: which side owns which column, and the state never moving back;
 - :mod:`~taskops.recording.background` and :mod:`~taskops.recording.writer`: the write-behind thread;
 - :mod:`~taskops.recording.store`: the writes, one store per database vendor;
 - :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
@@ -25,6 +27,7 @@ from celery import signals as celery_signals
 from taskops.recording.background import flush, shutdown, writer_paused
 from taskops.recording.guard import StrictRecordingError, error_count
 from taskops.recording.publisher import batch, on_before_task_publish
+from taskops.recording.records import prepare_arguments
 from taskops.recording.worker import (
     on_task_failure,
     on_task_postrun,
@@ -45,6 +48,7 @@ __all__ = [
     "connect",
     "error_count",
     "flush",
+    "prepare_arguments",
     "record_start",
     "shutdown",
     "writer_paused",

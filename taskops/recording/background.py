@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from celery._state import get_current_task
-from django.db import connections, router
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connections, router
 
 from taskops.conf import taskops_settings
 from taskops.models import Dispatch
@@ -40,7 +41,15 @@ EXIT_FLUSH_TIMEOUT = 10.0
 def write(records: list[DispatchRecord]) -> None:
     """Upsert the records now, through the store of the dispatches' database."""
     using = router.db_for_write(Dispatch)
-    store_for(using).write(records, using)
+    try:
+        store_for(using).write(records, using)
+    except IntegrityError:
+        if connections[using].in_atomic_block:
+            raise  # the caller's transaction is broken now: nothing to retry in it
+        # A content type id this long-lived process cached may be gone (a
+        # restored or re-created database): read them afresh, once.
+        ContentType.objects.clear_cache()
+        store_for(using).write(records, using)
 
 
 def hand_over(records: list[DispatchRecord]) -> None:

@@ -1,11 +1,13 @@
 """The publisher's side: ``before_task_publish`` records each message as it is sent.
 
 The arguments are still Python objects here: model instances among them are
-found and snapshotted in memory (no query), the ``taskops`` header is added
-for the worker, and the record is handed to the writer
-(:mod:`taskops.recording.background`). Inside a transaction it is handed
-over when that transaction commits (never after a rollback); inside a
-:func:`batch`, at the end of the block.
+found and snapshotted in memory (:mod:`taskops.recording.records`), the
+``taskops`` header is added for the worker, and the record is handed to the
+writer (:mod:`taskops.recording.background`). Inside a transaction it is
+handed over when that transaction commits (never after a rollback); inside
+a :func:`batch`, at the end of the block. Arguments that cannot be sent are
+not recorded: kombu's encoder refuses them at the call, and nothing is
+published.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from taskops.models import Dispatch
 from taskops.recording.background import hand_over
 from taskops.recording.guard import enabled, guarded
 from taskops.recording.records import DispatchRecord, build_record
-from taskops.wire import HEADER
+from taskops.wire import HEADER, CodecError
 
 _batch = threading.local()
 
@@ -61,7 +63,10 @@ def on_before_task_publish(
     if headers is None or not enabled():
         return
     with guarded(f"recording the dispatch of {sender}"):
-        record = build_record(body, headers, exchange, routing_key)
+        try:
+            record = build_record(body, headers, exchange, routing_key)
+        except CodecError:
+            return  # the encoder raises the same error at the call: nothing will be published
         headers[HEADER] = record.header().to_message()
         submit(record)
 

@@ -2,11 +2,17 @@
 
 The start (lag, drift, policy) is written when the Task base calls
 :func:`record_start`; the end by ``task_postrun``; the worker's main process
-writes revocations, rejections, unknown tasks and lost pool children.
-Nothing is written in the main process for a task that runs at once (the
-receive time travels to the pool child in the request), so the consumer loop
-never waits on the database. Every write goes through the store of the
-database (:mod:`taskops.recording.store`).
+writes the receipt of a task that waits for its ETA, revocations,
+rejections, unknown tasks and lost pool children. Nothing is written in the
+main process for a task that runs at once (the receive time travels to the
+pool child in the request), so the consumer loop never waits on the
+database.
+
+Every write goes through the store of the database
+(:mod:`taskops.recording.store`) as an upsert: the publisher's row may not
+have landed yet (it is written in the background), so a write that comes
+first creates the row from the message (:mod:`taskops.recording.worker_rows`),
+and none ever moves the state back (:class:`~taskops.recording.columns.Progress`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from taskops.models import Dispatch, State
+from taskops.recording.columns import REF, Progress
 from taskops.recording.guard import enabled, guarded
-from taskops.recording.records import Row, start_ref_rows, worker_row
+from taskops.recording.records import Row
 from taskops.recording.store import store_for
+from taskops.recording.worker_rows import (
+    MessageFacts,
+    WorkerWrite,
+    header_ref_rows,
+    start_ref_rows,
+    worker_row,
+)
 from taskops.staleness import StartVerdict, judge_start
 from taskops.wire import TaskopsHeader, parse_time
 
@@ -71,6 +85,12 @@ def _update(queryset: QuerySet[Dispatch], fields: Row) -> int:
     return store_for(queryset.db).update(queryset, fields)
 
 
+def advance(write: WorkerWrite) -> None:
+    """Write through the store of the dispatches' database."""
+    using = router.db_for_write(Dispatch)
+    store_for(using).advance(write, using)
+
+
 def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict, action: str = "") -> None:
     """Write the start of an attempt: times, worker, lag, drift per ref, the policy's decision.
 
@@ -95,16 +115,48 @@ def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict,
         received = getattr(request, RECEIVED_KEY, None)
         if received:
             fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
-        if header is not None and header.problems:
-            fields["notes"] = "; ".join(header.problems)
-        using = router.db_for_write(Dispatch)
-        store_for(using).start(
-            request.id,
-            fields,
-            lambda: worker_row(task, header, verdict),
-            lambda: start_ref_rows(verdict),
-            using,
+        notes = (*(header.problems if header is not None else ()), *verdict.notes)
+        if notes:
+            fields["notes"] = "; ".join(notes)
+        facts = MessageFacts.of_task(task)
+        advance(
+            WorkerWrite(
+                request.id,
+                fields,
+                Progress(State.STARTED, facts.retries),
+                lambda: worker_row(facts, verdict.started_at, len(verdict.refs)),
+                lambda: start_ref_rows(verdict, header),
+                ref_fields=REF.start,
+            )
         )
+
+
+def finish(
+    facts: MessageFacts,
+    state: str,
+    exception: str = "",
+    runtime: dt.timedelta | None = None,
+    attempt_known: bool = True,
+) -> None:
+    """Write the end of an attempt (or of a task that never ran): one upsert.
+
+    ``attempt_known`` False: the writer cannot tell which attempt ended (the
+    main process after a time limit), so only the state guards the row.
+    """
+    now = timezone.now()
+    fields: Row = {"state": state, "finished_at": now, "exception": exception}
+    if runtime is not None:
+        fields["runtime"] = runtime
+    advance_from_message(facts, fields, Progress(state, facts.retries if attempt_known else None), now)
+
+
+def advance_from_message(facts: MessageFacts, fields: Row, progress: Progress, when: dt.datetime) -> None:
+    """A write that, when it comes first, creates the row from the message (its refs not judged yet)."""
+    advance(
+        WorkerWrite(
+            facts.task_id, fields, progress, lambda: worker_row(facts, when), lambda: header_ref_rows(facts.header)
+        )
+    )
 
 
 def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
@@ -115,10 +167,10 @@ def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> 
     request.request_dict[RECEIVED_KEY] = now
     if request.eta:  # it will wait for its ETA: make the wait visible now
         with guarded(f"recording the receipt of {request.id}"):
-            _update(
-                _dispatches().filter(task_id=request.id, state__in=[State.PENDING, State.RETRY]),
-                {"state": State.RECEIVED, "received_at": dt.datetime.fromtimestamp(now, dt.UTC)},
-            )
+            facts = MessageFacts.of_request(request)
+            received_at = dt.datetime.fromtimestamp(now, dt.UTC)
+            fields = {"state": State.RECEIVED, "received_at": received_at, "worker": request.hostname or ""}
+            advance_from_message(facts, fields, Progress(State.RECEIVED, facts.retries), received_at)
 
 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
@@ -135,7 +187,12 @@ def on_task_skipped(
 
 
 def on_task_failure(
-    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **kwargs: Any
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    **rest: Any,
 ) -> None:
     if not task_id or not enabled():
         return
@@ -146,7 +203,15 @@ def on_task_failure(
         return
     # The worker's main process: a lost pool child (WorkerLostError), a time limit.
     with guarded(f"recording the failure of {task_id}"):
-        finish(task_id, State.FAILURE, summary)
+        # For a lost child, Celery puts the task's request on its stack for these
+        # receivers; after a time limit it does not, and the arguments are left
+        # out (the publisher's write brings them, redacted or not).
+        request = getattr(sender, "request", None)
+        if getattr(request, "id", None) == task_id:
+            finish(MessageFacts.of_task(sender), State.FAILURE, summary)
+        else:
+            facts = MessageFacts(task_id, str(getattr(sender, "name", "") or ""), headers={})
+            finish(facts, State.FAILURE, summary, attempt_known=False)
 
 
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
@@ -169,22 +234,15 @@ def on_task_postrun(
             record_start(task, header, verdict)
         runtime = dt.timedelta(seconds=time.monotonic() - attempt.started)
         if attempt.skipped:
-            finish(task_id, State.SKIPPED, attempt.skipped, runtime)
+            finish(MessageFacts.of_task(task), State.SKIPPED, attempt.skipped, runtime)
         elif state == State.RETRY:
+            # The retry's publish already wrote the new attempt: only this one's end is added.
             _update(
                 _dispatches().filter(task_id=task_id, state=State.RETRY),
                 {"exception": attempt.exception, "runtime": runtime},
             )
         else:
-            finish(task_id, state or State.SUCCESS, attempt.exception, runtime)
-
-
-def finish(task_id: str, state: str, exception: str = "", runtime: dt.timedelta | None = None) -> None:
-    """Write the end of an attempt: one statement in autocommit."""
-    fields: Row = {"state": state, "finished_at": timezone.now(), "exception": exception}
-    if runtime is not None:
-        fields["runtime"] = runtime
-    _update(_dispatches().filter(task_id=task_id), fields)
+            finish(MessageFacts.of_task(task), state or State.SUCCESS, attempt.exception, runtime)
 
 
 def on_task_revoked(
@@ -200,22 +258,23 @@ def on_task_revoked(
         return
     reason = "expired" if expired else (f"terminated (signal {signum})" if terminated else "revoked")
     with guarded(f"recording the revocation of {task_id}"):
-        _update(
-            _dispatches().filter(task_id=task_id).exclude(state__in=[State.SUCCESS, State.FAILURE]),
-            {"state": State.REVOKED, "finished_at": timezone.now(), "exception": reason},
-        )
+        # Celery sends the revoked task's request (a Context), the task as sender.
+        task_name = getattr(sender, "name", None) or getattr(request, "task", None) or ""
+        finish(MessageFacts.of_context(request, task_name), State.REVOKED, reason)
 
 
 def on_task_rejected(sender: Any = None, message: Any = None, exc: Any = None, **kwargs: Any) -> None:
     task_id = (getattr(message, "headers", None) or {}).get("id")
     if task_id and enabled():
         with guarded(f"recording the rejection of {task_id}"):
-            finish(task_id, State.REJECTED, f"rejected: {exc!r}" if exc else "rejected")
+            finish(
+                MessageFacts.of_message(task_id, message), State.REJECTED, f"rejected: {exc!r}" if exc else "rejected"
+            )
 
 
 def on_task_unknown(
-    sender: Any = None, name: str | None = None, id: str | None = None, exc: Any = None, **kwargs: Any
+    sender: Any = None, name: str | None = None, id: str | None = None, message: Any = None, **kwargs: Any
 ) -> None:
     if id and enabled():
         with guarded(f"recording the unknown task {id}"):
-            finish(id, State.REJECTED, f"unknown task {name!r}")
+            finish(MessageFacts.of_message(id, message), State.REJECTED, f"unknown task {name!r}")

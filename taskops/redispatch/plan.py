@@ -56,15 +56,15 @@ def skip_for_task(name: str) -> Skip | None:
 
 
 def is_redacted(dispatch: Dispatch) -> bool:
-    """The publisher kept the arguments secret (``argsrepr``/``kwargsrepr``)."""
-    return bool(getattr(dispatch, "redacted", False))
+    """The publisher kept the arguments secret (``argsrepr``/``kwargsrepr``): they cannot be replayed."""
+    return dispatch.redacted
 
 
 def replay_skips(dispatches: QuerySet[Dispatch]) -> dict[str, int]:
     """Calls of a replay that will be skipped, by reason, known before publishing (one grouped query)."""
     skips: dict[str, int] = {}
-    for row in dispatches.order_by().values("task_name").annotate(calls=Count("pk")):
-        why = skip_for_task(row["task_name"])
+    for row in dispatches.order_by().values("task_name", "redacted").annotate(calls=Count("pk")):
+        why = skip_for_task(row["task_name"]) or (Skip.REDACTED if row["redacted"] else None)
         if why is not None:
             skips[why] = skips.get(why, 0) + row["calls"]
     return skips

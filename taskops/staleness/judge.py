@@ -32,14 +32,31 @@ def worst(drifts: Iterable[str]) -> Drift:
     return max((Drift(value) for value in drifts), key=DRIFT_ORDER.__getitem__, default=Drift.UNCHANGED)
 
 
-def compare(before: snapshot.Snapshot | None, instance: Model | None) -> tuple[Drift, list[str]]:
-    """Drift of one row: ``before`` is its snapshot at dispatch (None: not known)."""
+def compare(before: snapshot.Snapshot | None, instance: Model | None, key_id: str) -> tuple[Drift, list[str]]:
+    """Drift of one row: ``before`` is its snapshot at dispatch (None: not known), made under key ``key_id``."""
     if instance is None:
         return Drift.MISSING, []
-    if before is None:
+    key = snapshot.key_for(key_id)
+    if before is None or key is None:
+        # Not taken, or taken under a key this process does not hold: digests
+        # under two keys always differ, so comparing would say "changed".
         return Drift.PENDING, []
-    changed = snapshot.changed_fields(before, snapshot.take(instance))
+    changed = snapshot.changed_fields(before, snapshot.take(instance, key))
     return (Drift.CHANGED if changed else Drift.UNCHANGED), changed
+
+
+def key_note(key_id: str) -> str:
+    """Why digests made under ``key_id`` were not compared (for ``Dispatch.notes``)."""
+    made_under = f"key {key_id}" if key_id else "no key (an older taskops)"
+    return (
+        f"drift not checked: the digests were made under {made_under}, not a key of SECRET_KEY "
+        "or SECRET_KEY_FALLBACKS (rotated?)"
+    )
+
+
+def cannot_compare(key_id: str, digests: Iterable[snapshot.Snapshot]) -> bool:
+    """Digests are there, but under a key this process does not hold."""
+    return snapshot.key_for(key_id) is None and any(digests)
 
 
 @attrs.frozen
@@ -63,6 +80,8 @@ class StartVerdict:
     drift: Drift
     likely_race: bool
     refs: list[RefVerdict]
+    #: What kept the judgement from being complete (for ``Dispatch.notes``).
+    notes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> list[RefVerdict]:
@@ -82,20 +101,27 @@ def judge_start(
     """Lag and per-ref drift of one attempt (no query).
 
     ``objects`` maps the refs the Task base fetched to their rows (None: gone);
-    a ref of the header that was not fetched (the task stopped first) stays
+    a ref of the header that was not fetched (the task stopped first), or
+    whose digests were made under a key this process does not hold, stays
     ``pending``. Lag is ``started_at`` minus the later of enqueue time and ETA.
     """
     refs: list[RefVerdict] = []
     in_transaction = header is not None and header.in_transaction
+    notes: tuple[str, ...] = ()
     if header is not None:
+        key_id = header.digest_key
+        if cannot_compare(key_id, (ref.digests for ref in header.refs)):
+            notes = (key_note(key_id),)
         for ref in header.refs:
             key = ModelRef(ref.label, ref.pk)
-            drift, changed = compare(ref.digests or None, objects[key]) if key in objects else (Drift.PENDING, [])
+            drift, changed = (
+                compare(ref.digests or None, objects[key], key_id) if key in objects else (Drift.PENDING, [])
+            )
             race = drift == Drift.MISSING and in_transaction
             refs.append(RefVerdict(ref.label, ref.pk, ref.argument, ref.digests, drift, changed, race))
     else:  # published without recording: only missing rows can be told
         for index, (key, instance) in enumerate(objects.items()):
-            drift, changed = compare(None, instance)
+            drift, changed = compare(None, instance, "")
             refs.append(RefVerdict(key.label, key.pk, f"ref[{index}]", {}, drift, changed, False))
     enqueued_at = header.enqueued_at if header is not None else None
     due = max((moment for moment in (enqueued_at, eta) if moment is not None), default=None)
@@ -107,4 +133,5 @@ def judge_start(
         drift=Drift.PENDING if unreadable else worst(ref.drift for ref in refs),
         likely_race=any(ref.likely_race for ref in refs),
         refs=refs,
+        notes=notes,
     )

@@ -13,7 +13,7 @@ import attrs
 from django.db.models import Model, QuerySet
 
 from taskops.models import Dispatch, Drift, ObjectRef
-from taskops.staleness.judge import compare, worst
+from taskops.staleness.judge import cannot_compare, compare, key_note, worst
 from taskops.wire import json_pk
 
 
@@ -25,10 +25,16 @@ class PendingVerdict:
     drift: Drift
     #: ``(ref, drift, changed fields)`` for each of the dispatch's refs.
     refs: list[tuple[ObjectRef, Drift, list[str]]]
+    #: What kept the judgement from being complete (digests under a key this process does not hold).
+    notes: tuple[str, ...] = ()
 
 
 def judge_pending(dispatches: QuerySet[Dispatch]) -> list[PendingVerdict]:
-    """Judge dispatches against the current database; digests are compared with ``ObjectRef.digests``."""
+    """Judge dispatches against the current database; digests are compared with ``ObjectRef.digests``.
+
+    A ref whose digests were made under a key this process does not hold
+    stays ``pending``, and the verdict's ``notes`` say why.
+    """
     rows = list(dispatches.prefetch_related("refs__content_type"))
     pks_by_model: dict[type[Model], set[Any]] = defaultdict(set)
     for row in rows:
@@ -46,7 +52,11 @@ def judge_pending(dispatches: QuerySet[Dispatch]) -> list[PendingVerdict]:
         for ref in row.refs.all():
             ref_model = ref.content_type.model_class()
             found = current.get((ref_model, ref.object_pk)) if ref_model is not None else None
-            drift, changed = compare(ref.digests or None, found)
+            drift, changed = compare(ref.digests or None, found, ref.digest_key)
             judged.append((ref, drift, changed))
-        verdicts.append(PendingVerdict(dispatch=row, drift=worst(drift for _, drift, _ in judged), refs=judged))
+        notes = tuple(
+            sorted({key_note(ref.digest_key) for ref, _, _ in judged if cannot_compare(ref.digest_key, [ref.digests])})
+        )
+        drift = worst(drift for _, drift, _ in judged)
+        verdicts.append(PendingVerdict(dispatch=row, drift=drift, refs=judged, notes=notes))
     return verdicts

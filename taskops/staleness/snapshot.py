@@ -1,9 +1,15 @@
 """Per-field digests of a model instance, and drift between two of them.
 
-A snapshot is ``{field name: digest}``: 8 hex characters of BLAKE2b over a
-canonical JSON of the field's value, so a task log never becomes a copy of
-personal data. Values are kept only for the fields that
-``TASKOPS["SNAPSHOT_VALUE_FIELDS"]`` names.
+A snapshot is ``{field name: digest}``: keyed BLAKE2b (16 bytes, 22 characters
+of URL-safe base64) over a canonical JSON of the field's value, so a task log
+never becomes a copy of personal data. Keyed, because an unkeyed hash of a
+boolean or a small integer gives the value away to anyone who hashes the few
+candidates. The key is derived from ``SECRET_KEY`` with a salt of taskops'
+own; its short id travels with the digests (the ``kid`` of the header,
+``ObjectRef.digest_key``). Digests made under a key of ``SECRET_KEY_FALLBACKS``
+still compare (Django's rotation); under any other key they cannot be
+compared, and the drift stays "not checked". Values are kept only for the
+fields that ``TASKOPS["SNAPSHOT_VALUE_FIELDS"]`` names.
 
 Which fields count, per model label (``"app_label.modelname"``):
 
@@ -18,6 +24,7 @@ field (``.only()``/``.defer()``) is left out rather than fetched.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import functools
@@ -26,15 +33,54 @@ import json
 import uuid
 from typing import Any
 
+import attrs
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.db.models import Field, Model
+from django.utils.crypto import salted_hmac
 
 from taskops.conf import taskops_settings
 
-#: Hex characters per digest (BLAKE2b with a 4-byte digest).
-DIGEST_BYTES = 4
+#: Bytes per digest: keyed BLAKE2b, long enough that two values sharing a digest is negligible.
+DIGEST_BYTES = 16
+#: Hex characters of a key id (``ObjectRef.digest_key`` holds up to 16).
+KEY_ID_LENGTH = 8
+#: Salts of the two derivations from a secret: the digest key, and its public id.
+KEY_SALT = "taskops.staleness.snapshot.digest-key"
+KEY_ID_SALT = "taskops.staleness.snapshot.key-id"
 
 Snapshot = dict[str, str]
+
+
+@attrs.frozen
+class DigestKey:
+    """A key digests are made with, and the short id that names it (the id reveals nothing of the key)."""
+
+    id: str
+    secret: bytes = attrs.field(repr=False)
+
+    @classmethod
+    def derive(cls, secret: str | bytes) -> DigestKey:
+        """The key of one secret (``SECRET_KEY`` or a fallback), derived as Django's ``salted_hmac`` does."""
+        key_id = salted_hmac(KEY_ID_SALT, "id", secret=secret, algorithm="sha256").hexdigest()[:KEY_ID_LENGTH]
+        return cls(key_id, salted_hmac(KEY_SALT, "key", secret=secret, algorithm="sha256").digest())
+
+
+@functools.cache
+def digest_keys() -> tuple[DigestKey, ...]:
+    """The key of ``SECRET_KEY`` (digests are made with it), then one per ``SECRET_KEY_FALLBACKS``."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
+    return tuple(DigestKey.derive(secret) for secret in secrets)
+
+
+def current_key() -> DigestKey:
+    """The key new digests are made with."""
+    return digest_keys()[0]
+
+
+def key_for(key_id: str) -> DigestKey | None:
+    """The key a ``key_id`` names, if this process holds it (None: another secret, or unkeyed digests)."""
+    return next((key for key in digest_keys() if key.id == key_id), None) if key_id else None
 
 
 def _canonical_default(value: Any) -> Any:
@@ -67,9 +113,11 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL_ENCODER.encode(value)
 
 
-def digest(value: Any) -> str:
-    """A short digest of one field value."""
-    return hashlib.blake2b(canonical_json(value).encode(), digest_size=DIGEST_BYTES).hexdigest()
+def digest(value: Any, key: DigestKey | None = None) -> str:
+    """The digest of one field value, under ``key`` (default: the current key)."""
+    secret = (key or current_key()).secret
+    raw = hashlib.blake2b(canonical_json(value).encode(), digest_size=DIGEST_BYTES, key=secret).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def json_value(value: Any) -> Any:
@@ -107,11 +155,12 @@ def _setting_for(mapping: dict[str, Any], label: str) -> Any:
     return None
 
 
-def take(instance: Model) -> Snapshot:
-    """Digests of the counted fields of ``instance``, from memory (no query)."""
+def take(instance: Model, key: DigestKey | None = None) -> Snapshot:
+    """Digests of the counted fields of ``instance``, from memory (no query), under ``key`` (default: current)."""
+    key = key or current_key()
     deferred = instance.get_deferred_fields()
     return {
-        field.name: digest(getattr(instance, field.attname))
+        field.name: digest(getattr(instance, field.attname), key)
         for field in snapshot_fields(type(instance))
         if field.attname not in deferred
     }
@@ -139,6 +188,8 @@ def _clear_caches(*, setting: str, **kwargs: Any) -> None:
     if setting == "TASKOPS":
         snapshot_fields.cache_clear()
         value_fields.cache_clear()
+    elif setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        digest_keys.cache_clear()
 
 
 setting_changed.connect(_clear_caches, dispatch_uid="taskops.snapshot.clear_caches")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from taskops.wire.decode import decode, loads
 from taskops.wire.encode import dumps
 from taskops.wire.envelopes import (
+    REDACTED,
     AttrsPlaceholder,
     Invalid,
     RefListPlaceholder,
@@ -40,6 +41,7 @@ from taskops.wire.walk import collect_refs, has_placeholders, resolve, substitut
 
 __all__ = [
     "HEADER",
+    "REDACTED",
     "AttrsPlaceholder",
     "AttrsRegistry",
     "CodecError",

@@ -28,6 +28,7 @@ from taskops.wire.envelopes import (
     INVALID,
     MODEL,
     MODELS,
+    REDACTED,
     AttrsPlaceholder,
     Invalid,
     RefListPlaceholder,
@@ -84,6 +85,8 @@ class _Decoder:
             return handler(self, value)
         if marker == INVALID:
             return Invalid(value[:500] if isinstance(value, str) else "invalid value")
+        if marker == REDACTED:
+            return Invalid("a value redacted when it was recorded (TASKOPS['REDACT_KWARGS']) cannot be sent again")
         kombu_decoder = _KOMBU_DECODERS.get(marker)
         if kombu_decoder is None:
             return Invalid(f"unknown type marker {short(marker)}")

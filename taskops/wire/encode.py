@@ -2,7 +2,11 @@
 
 The encoders are plugged into ``kombu.utils.json`` (:func:`taskops.wire.install`),
 so ``task_serializer = "json"`` and every JSON consumer keep working. A
-QuerySet costs one ``values_list("pk")`` query unless it was evaluated.
+QuerySet costs one ``values_list("pk")`` query unless it was evaluated (the
+recorder evaluates it at publish, so that the rows it snapshots are the rows
+sent). What cannot be sent raises :class:`~taskops.wire.errors.CodecError`
+(which kombu wraps in its ``EncodeError``; the Task base refuses unsendable
+instances before that, with the ``CodecError`` itself).
 """
 
 from __future__ import annotations
@@ -31,14 +35,25 @@ class AttrsInstance(metaclass=_AttrsInstanceMeta):
     """Matches any attrs instance: kombu's encoder finds encoders by ``isinstance``."""
 
 
-def encode_model(instance: Model) -> dict[str, Any]:
-    label = instance._meta.label_lower
-    if instance.pk is None:
-        raise CodecError(f"cannot send an unsaved {instance._meta.label} instance: it has no primary key")
+def check_sendable(instance: Model) -> None:
+    """Raise :class:`CodecError` unless ``instance`` is a saved row that may travel.
+
+    "Saved" is Django's own notion (``_state.adding`` is False once the instance
+    was saved or loaded): a pk filled by a field default (a UUID) is not a row.
+    """
+    if instance._state.adding:
+        raise CodecError(
+            f"cannot send an unsaved {instance._meta.label} instance: save it first, "
+            "or send one the database returned (e.g. from .get())"
+        )
     if isinstance(instance.pk, tuple):
         raise CodecError(f"cannot send a {instance._meta.label} instance: composite primary keys are not supported")
-    _check_allowed(label)
-    return envelope(MODEL, {"model": label, "pk": json_pk(instance.pk)})
+    _check_allowed(instance._meta.label_lower)
+
+
+def encode_model(instance: Model) -> dict[str, Any]:
+    check_sendable(instance)
+    return envelope(MODEL, {"model": instance._meta.label_lower, "pk": json_pk(instance.pk)})
 
 
 def encode_queryset(queryset: QuerySet[Any]) -> Any:

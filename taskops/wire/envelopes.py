@@ -18,6 +18,10 @@ MODELS = "taskops.models"
 ATTRS = "taskops.attrs"
 #: Never produced by the encoder: what the decoder puts where it refused a subtree.
 INVALID = "taskops.invalid"
+#: Never produced by the encoder: what a recorded dispatch stores in place of a
+#: value it must not keep (``TASKOPS["REDACT_KWARGS"]``). Sent again, it decodes
+#: to :class:`Invalid`, so a replay fails instead of running with a made-up value.
+REDACTED = "taskops.redacted"
 
 
 def envelope(marker: str, value: Any) -> dict[str, Any]:

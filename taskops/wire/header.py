@@ -5,7 +5,15 @@ One frozen class writes it (:meth:`TaskopsHeader.to_message`) and reads it
 Version 1 on the wire::
 
     {"v": 1, "enqueued_at": "<ISO 8601>", "tx": <bool>,
-     "refs": [[<label>, <pk>, <argument path>, {<field>: <digest>}], ...]}
+     "refs": [[<label>, <pk>, <argument path>, {<field>: <digest>}], ...],
+     "kid": "<key id>", "redacted": true}
+
+``kid`` and ``redacted`` are optional (a reader of version 1 that predates
+them ignores them): ``kid`` names the key the digests were made with (see
+:mod:`taskops.staleness.snapshot`; absent: unkeyed digests, which are never
+compared); ``redacted``, written only when true, says that the publisher hid
+the arguments (Celery's ``argsrepr``/``kwargsrepr``), so that a worker that
+records the dispatch stores them no more than the publisher did.
 
 Reading never raises: a header of another version, or a field that is not
 what version 1 says, is kept as a problem (``problems``) for the recorder to
@@ -28,6 +36,8 @@ HEADER = "taskops"
 VERSION = 1
 #: Longest argument path kept (the ``ObjectRef.argument`` column).
 ARGUMENT_CHARS = 255
+#: Longest key id kept (the ``ObjectRef.digest_key`` column).
+KEY_ID_CHARS = 16
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -57,15 +67,24 @@ class TaskopsHeader:
     refs: tuple[HeaderRef, ...]
     version: int = VERSION
     problems: tuple[str, ...] = ()
+    #: The id of the key the digests were made with ("": unknown).
+    digest_key: str = ""
+    #: The publisher hid the arguments (``argsrepr``/``kwargsrepr``).
+    redacted: bool = False
 
     def to_message(self) -> dict[str, Any]:
         """The header as it goes on the wire (JSON-native values only)."""
-        return {
+        message: dict[str, Any] = {
             "v": self.version,
             "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
             "tx": self.in_transaction,
             "refs": [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs],
         }
+        if self.digest_key:
+            message["kid"] = self.digest_key
+        if self.redacted:
+            message["redacted"] = True
+        return message
 
     @classmethod
     def from_request(cls, request: Any) -> TaskopsHeader | None:
@@ -94,11 +113,22 @@ class TaskopsHeader:
         except (TypeError, ValueError):
             problems.append(f"enqueued_at {short(value.get('enqueued_at'))} is not a time")
             enqueued_at = None
-        tx = value.get("tx", False)
-        if not isinstance(tx, bool):
-            problems.append(f"tx {short(tx)} is not a boolean")
-            tx = False
-        return cls(enqueued_at, tx, tuple(_read_refs(value.get("refs"), problems)), problems=tuple(problems))
+        tx = _read_bool(value, "tx", problems)
+        refs = tuple(_read_refs(value.get("refs"), problems))
+        key_id = value.get("kid", "")
+        if not isinstance(key_id, str) or len(key_id) > KEY_ID_CHARS or "\x00" in key_id:
+            problems.append(f"kid {short(key_id)} is not a key id")
+            key_id = ""
+        redacted = _read_bool(value, "redacted", problems)
+        return cls(enqueued_at, tx, refs, problems=tuple(problems), digest_key=key_id, redacted=redacted)
+
+
+def _read_bool(value: dict[str, Any], name: str, problems: list[str]) -> bool:
+    flag = value.get(name, False)
+    if not isinstance(flag, bool):
+        problems.append(f"{name} {short(flag)} is not a boolean")
+        return False
+    return flag
 
 
 def _read_refs(value: Any, problems: list[str]) -> list[HeaderRef]:

@@ -11,8 +11,6 @@ from typing import Any
 import attrs
 import pytest
 from celery import _state, group
-from celery.signals import after_task_publish
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -23,33 +21,11 @@ from taskops.recording import background, publisher, records
 from taskops.staleness import snapshot
 from taskops.wire import HEADER
 from tests.celery_app import app
+from tests.recording.conftest import IDLE
 from tests.testapp.models import Answer, Book, Question
 from tests.testapp.tasks import add, count_refs, read_body
 
 ON_POSTGRESQL = connection.vendor == "postgresql"
-#: A queue no worker consumes: these tests only look at the publish side.
-IDLE = "taskops-tests-idle"
-
-
-@pytest.fixture
-def sent() -> Iterator[list[dict[str, Any]]]:
-    """The headers of every message published during the test (to a queue nobody reads)."""
-    captured: list[dict[str, Any]] = []
-
-    def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        captured.append(dict(headers or {}))
-
-    after_task_publish.connect(capture, weak=False, dispatch_uid="tests.capture")
-    yield captured
-    after_task_publish.disconnect(dispatch_uid="tests.capture")
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def content_types(transactional_db: None) -> None:
-    """Content types cached up front, as in any process after its first dispatch."""
-    ContentType.objects.get_for_models(Question, Answer, Book)
 
 
 def test_delay_records_args_refs_and_header(content_types: None, sent: list[dict[str, Any]]) -> None:
@@ -142,7 +118,8 @@ def test_lists_querysets_and_attrs_are_walked(content_types: None, sent: list[di
         ("args[0][0]", answers[0]),
         ("args[0][1]", answers[1]),
         ("args[1][0]", question),  # evaluated QuerySet: instances from its cache
-        ("args[3].h.book", book),  # unevaluated QuerySet (args[2]) is not fetched to be recorded
+        ("args[2][0]", question),  # unevaluated QuerySet: evaluated now (the encoder then reads its cache)
+        ("args[3].h.book", book),
     ]
 
     result = count_refs.apply_async((answers,), {"books": [book]}, queue=IDLE)
@@ -199,7 +176,7 @@ def test_group_in_a_batch_is_one_write(
 def test_errors_are_logged_and_counted(
     content_types: None, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(instance: Any) -> Any:
+    def broken(*args: Any) -> Any:
         raise ValueError("broken snapshot")
 
     monkeypatch.setattr(snapshot, "take", broken)

@@ -151,3 +151,11 @@ def test_replay_counts_what_it_will_skip(operator: User) -> None:
     draft = replay(user=operator, dispatches=Dispatch.objects.all(), reason="again")
     assert draft.total == 3
     assert draft.skips == {"task not allowed": 1, "task unknown": 1}
+
+
+def test_replay_of_redacted_arguments_is_skipped(operator: User) -> None:
+    book = Book.objects.create(title="a")
+    make_dispatch(book, task_name=touch_book.name, redacted=True)
+    make_dispatch(book, task_name=touch_book.name)
+    draft = replay(user=operator, dispatches=Dispatch.objects.all(), reason="again")
+    assert draft.skips == {"redacted": 1}

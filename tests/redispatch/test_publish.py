@@ -143,3 +143,17 @@ def test_a_large_selection_goes_to_the_background(
         redispatch = submit(draft_for(operator, items))
     assert redispatch.outcome == Redispatch.Outcome.QUEUED
     assert [headers["task"] for headers in published] == ["taskops.redispatch.fan_out"]
+
+
+def test_a_redacted_dispatch_is_never_replayed(operator: User, published: list[dict[str, Any]]) -> None:
+    book = Book.objects.create(title="b")
+    secret = touch_book.apply_async((book,), {"note": "API_TOKEN=sk-live-1"}, kwargsrepr="{redacted}", queue=IDLE)
+    assert recording.flush()
+    source = Dispatch.objects.get(task_id=secret.id)
+    assert source.redacted
+
+    redispatch = submit(replay(user=operator, dispatches=Dispatch.objects.filter(pk=source.pk), reason="again"))
+
+    assert (redispatch.published, redispatch.skipped) == (0, 1)
+    assert redispatch.items.get().note == "redacted"
+    assert len(published) == 1  # only the original

@@ -19,7 +19,7 @@ T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 def header_for(*rows: tuple[Book, dict[str, str]], tx: bool = False, at: dt.datetime = T0) -> TaskopsHeader:
     refs = tuple(HeaderRef("testapp.book", book.pk, f"args[{i}]", digests) for i, (book, digests) in enumerate(rows))
-    return TaskopsHeader(at, tx, refs)
+    return TaskopsHeader(at, tx, refs, digest_key=snapshot.current_key().id)
 
 
 def fetched(*books: Book, gone: tuple[int, ...] = ()) -> dict[ModelRef, Any]:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
+import hashlib
 import zoneinfo
 
 import pytest
@@ -30,9 +32,44 @@ def test_digests_are_short_and_values_not_kept_by_default() -> None:
     question = Question(pk=1, title="T", body="secret")
     taken = snapshot.take(question)
     assert set(taken) == {"title", "body", "author", "summary", "created_at"}
-    assert all(len(value) == 8 and int(value, 16) >= 0 for value in taken.values())
+    # 16 bytes of URL-safe base64, unpadded: 22 characters.
+    assert all(len(base64.urlsafe_b64decode(value + "==")) == 16 and len(value) == 22 for value in taken.values())
     assert "secret" not in str(taken)
     assert snapshot.values(question) == {}
+
+
+def test_a_boolean_digest_depends_on_the_key_and_is_no_plain_hash() -> None:
+    """Unkeyed, the two digests of a boolean give its value away: anyone can hash True and False."""
+    with override_settings(SECRET_KEY="one key"):
+        under_one = snapshot.digest(True)
+        one_id = snapshot.current_key().id
+    with override_settings(SECRET_KEY="another key"):
+        under_another = snapshot.digest(True)
+        another_id = snapshot.current_key().id
+    plain = {
+        encode(hashlib.blake2b(snapshot.canonical_json(value).encode(), digest_size=size).digest())
+        for value in (True, False)
+        for size in (4, 16)
+    } | {hashlib.sha256(snapshot.canonical_json(True).encode()).hexdigest()}
+    assert under_one != under_another
+    assert {under_one, under_another}.isdisjoint(plain)
+    assert one_id != another_id
+    assert len(one_id) == 8
+
+
+def encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def test_a_fallback_key_is_still_known_and_another_is_not() -> None:
+    with override_settings(SECRET_KEY="old key"):
+        old = snapshot.current_key()
+    with override_settings(SECRET_KEY="new key", SECRET_KEY_FALLBACKS=["old key"]):
+        assert snapshot.key_for(old.id) == old
+        assert snapshot.digest("x", snapshot.key_for(old.id)) == snapshot.digest("x", old)
+    with override_settings(SECRET_KEY="new key"):
+        assert snapshot.key_for(old.id) is None
+        assert snapshot.key_for("") is None  # unkeyed digests of an older taskops
 
 
 @override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": {"testapp.question": ["title"]}})

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import pytest
+from celery import chain, chord
 from django.db import transaction
 from django.utils import timezone
 
 from taskops.models import Dispatch, Drift, Source, State
+from taskops.staleness import snapshot
 from tests.conftest import WorkerProcess
 from tests.polling import wait_for
 from tests.testapp.models import Book, Question
-from tests.testapp.tasks import read_body, read_body_or_skip, read_body_untracked
+from tests.testapp.tasks import add, read_body, read_body_or_skip, read_body_untracked
 
 COUNTDOWN = 2.0
 
@@ -116,3 +120,31 @@ def test_unchanged_runs_and_records_small_lag(worker: WorkerProcess) -> None:
     assert row.finished_at is not None
     assert row.enqueued_at <= row.received_at <= row.started_at <= row.finished_at
     assert Book.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "workflow",
+    [
+        lambda step: chain(add.si(1, 2), step),  # published by the worker when add returns
+        lambda step: chord([add.si(1, 1), add.si(2, 2)], step),  # published by the header's last task
+    ],
+    ids=["chain step", "chord body"],
+)
+def test_a_step_the_worker_publishes_is_judged_against_the_row_at_its_publish(
+    worker: WorkerProcess, workflow: Any
+) -> None:
+    question = Question.objects.create(title="Q", body="old")
+    at_publish = snapshot.take(question)
+    result = workflow(read_body.si(question).set(countdown=COUNTDOWN)).apply_async()
+    published = wait_for(lambda: Dispatch.objects.filter(task_id=result.id).first(), what="the step's publish")
+    Question.objects.filter(pk=question.pk).update(body="edited while the step waited")
+
+    assert result.get(timeout=60) == "edited while the step waited"
+    row = wait_for(lambda: finished(result.id), what="the step to finish")
+    ref = row.refs.get()
+
+    assert published.parent_id, (published.source, published.state)  # published from inside the workflow, by the worker
+    assert (row.source, row.redacted) == (Source.PUBLISHER, False)
+    assert (ref.object_repr, ref.digests, ref.digest_key) == ("Q", at_publish, snapshot.current_key().id)
+    assert (ref.drift, ref.changed_fields) == (Drift.CHANGED, ["body"])
+    assert (row.drift, row.stale_action) == (Drift.CHANGED, "run")

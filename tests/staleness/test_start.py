@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from celery import _state
 from celery.exceptions import Ignore, Retry
 from celery.signals import after_task_publish
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from taskops import wire as codec
+from taskops.celery import STALE_RETRY_COUNTDOWN
 from taskops.models import Dispatch, Drift, State
 from taskops.recording import background, records
 from taskops.recording import worker as worker_side
 from taskops.staleness import StaleObjectError, judge_pending, snapshot
-from taskops.wire import HEADER
+from taskops.wire import HEADER, parse_time
 from tests.celery_app import app
 from tests.testapp.models import Book, Question
 from tests.testapp.tasks import add, count_refs, read_body, read_body_or_skip
@@ -27,12 +34,15 @@ IDLE = "taskops-tests-idle"
 ON_POSTGRESQL = connection.vendor == "postgresql"
 
 
-def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
+def run_as_worker(
+    task: Any, args: tuple[Any, ...], at_start: AbstractContextManager[Any] | None = None, **headers: Any
+) -> Any:
     """Publish-side record and header, then the worker's path in this process.
 
     The arguments go through the codec as on the wire; the task runs as the
     pool child runs it: task and request pushed (Celery's tracer does both),
-    ``task_prerun``, ``__call__``, ``task_postrun``.
+    ``task_prerun``, ``__call__``, ``task_postrun``; inside ``at_start``
+    (e.g. other settings in the worker).
     """
     task_id = str(uuid.uuid4())
     record = records.build_record((args, {}, {}), {"id": task_id, "task": task.name, **headers}, "", IDLE)
@@ -48,7 +58,7 @@ def run_as_worker(task: Any, args: tuple[Any, ...], **headers: Any) -> Any:
     )
     task_stack: Any = _state  # push/pop_current_task are not in the type stubs
     task_stack.push_current_task(task)
-    with CaptureQueriesContext(connection) as context:
+    with at_start or contextlib.nullcontext(), CaptureQueriesContext(connection) as context:
         try:
             retval = _run(task, task_id, decoded)
         finally:
@@ -170,12 +180,19 @@ def test_judge_pending(content_types: None, django_assert_max_num_queries: Any) 
     assert verdicts[2].dispatch.task_id == f"t{questions[2].pk}"
 
 
-def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("countdown", [None, 30])
+def test_on_stale_retry_sends_fresh_snapshots(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch, countdown: float | None
+) -> None:
     # Transactional: the retry's row is written at once, as in a worker (no test transaction around it).
     question = Question.objects.create(title="q", body="b")
     args = (question,)
     Question.objects.filter(pk=question.pk).update(body="new")
     monkeypatch.setattr(read_body, "on_stale", "retry")
+    if countdown is not None:
+        monkeypatch.setattr(read_body, "stale_retry_countdown", countdown)
+    wait = dt.timedelta(seconds=STALE_RETRY_COUNTDOWN if countdown is None else countdown)
+    before = timezone.now()
     headers: list[dict[str, Any]] = []
 
     def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -196,3 +213,43 @@ def test_on_stale_retry_sends_fresh_snapshots(transactional_db: None, monkeypatc
     fresh = snapshot.take(Question.objects.get(pk=question.pk))
     assert retry_header[HEADER]["refs"] == [["testapp.question", question.pk, "args[0]", fresh]]
     assert not Book.objects.exists()
+    eta = parse_time(retry_header["eta"])
+    assert eta is not None
+    assert before + wait <= eta <= timezone.now() + wait  # the option's countdown, not Celery's 180 s
+
+
+def test_a_key_change_between_dispatch_and_start_is_unknown_not_changed(content_types: None) -> None:
+    question = Question.objects.create(title="q", body="b")
+    Question.objects.filter(pk=question.pk).update(body="changed, but under another key no one can tell")
+
+    row, _, _ = run_as_worker(read_body, (question,), at_start=override_settings(SECRET_KEY="a rotated key"))
+
+    ref = row.refs.get()
+    assert (row.drift, ref.drift, ref.changed_fields, row.stale_action) == (Drift.PENDING, Drift.PENDING, [], "")
+    assert "drift not checked: the digests were made under key " in row.notes
+    assert row.state == State.SUCCESS
+
+    # The old key among SECRET_KEY_FALLBACKS (Django's rotation): compared as before.
+    rotated = override_settings(SECRET_KEY="a rotated key", SECRET_KEY_FALLBACKS=[settings.SECRET_KEY])
+    row, _, _ = run_as_worker(read_body, (question,), at_start=rotated)
+    assert (row.drift, row.refs.get().changed_fields, row.notes) == (Drift.CHANGED, ["body"], "")
+
+
+def test_judge_pending_after_a_key_change(content_types: None) -> None:
+    question = Question.objects.create(title="q", body="b")
+    background.write([records.build_record(((question,), {}, {}), {"id": "queued"}, "", IDLE)])
+    Question.objects.filter(pk=question.pk).update(title="edited")
+    queued = Dispatch.objects.filter(task_id="queued")
+
+    with override_settings(SECRET_KEY="a rotated key"):
+        (unknown,) = judge_pending(queued)
+    with override_settings(SECRET_KEY="a rotated key", SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+        (compared,) = judge_pending(queued)
+
+    assert (unknown.drift, [(drift, changed) for _, drift, changed in unknown.refs]) == (
+        Drift.PENDING,
+        [(Drift.PENDING, [])],
+    )
+    assert len(unknown.notes) == 1
+    assert "drift not checked" in unknown.notes[0]
+    assert (compared.drift, compared.refs[0][2], compared.notes) == (Drift.CHANGED, ["title"], ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from typing import Any
 
@@ -13,12 +14,32 @@ from taskops.conf import taskops_settings
 from taskops.models import FINISHED_STATES, Dispatch, ObjectRef
 
 
+def days(text: str) -> int:
+    """``--older-than``: a whole number of days, 1 or more (0 would delete today's finished work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more days, got {value}")
+    return value
+
+
 class Command(BaseCommand):
     help = "Delete finished dispatches enqueued more than --older-than days ago, in batches."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS", dest="older_than")
-        parser.add_argument("--dry-run", action="store_true", dest="dry_run", help="Only say how many would go.")
+        parser.add_argument(
+            "--older-than",
+            type=days,
+            required=True,
+            metavar="DAYS",
+            dest="older_than",
+            help="Delete finished dispatches enqueued more than DAYS days ago (1 or more).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", dest="dry_run", help="Only say how many would go; delete nothing."
+        )
 
     def handle(self, *args: Any, older_than: int, dry_run: bool, **options: Any) -> None:
         cutoff = timezone.now() - dt.timedelta(days=older_than)

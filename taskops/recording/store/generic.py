@@ -2,23 +2,26 @@
 
 A publisher's batch: one ``INSERT ... ON CONFLICT`` for the dispatches and
 one for their refs, in one transaction (a single statement needs none).
-A worker's start: one UPDATE (two with refs, in one transaction); when no
-row is there yet, an upsert creates it from the message headers.
+A worker's write (:meth:`GenericStore.advance`): one UPDATE that takes only
+rows it may take forward (two with the start's refs, in one transaction);
+when it took none and no row is there yet, an INSERT creates the row from
+the message, and if another write's row landed in between, the UPDATE runs
+once more.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
-from django.db.models import Case, JSONField, QuerySet, Value, When
+from django.db import IntegrityError, transaction
+from django.db.models import Case, JSONField, Q, QuerySet, Value, When
 
 from taskops.models import Dispatch, Drift, ObjectRef
-from taskops.recording.columns import DISPATCH, REF
+from taskops.recording.columns import DISPATCH, REF, Progress
 from taskops.recording.records import DispatchRecord, Row
+from taskops.recording.worker_rows import WorkerWrite
 
 
 def upsert_groups(records: list[DispatchRecord]) -> list[tuple[list[DispatchRecord], tuple[str, ...]]]:
@@ -58,31 +61,42 @@ class GenericStore:
                 refs = [(row.pk, ref) for row, record in zip(rows, chosen, strict=True) for ref in record.ref_rows()]
                 upsert_refs(refs, REF.publisher, using)
 
-    def start(
-        self, task_id: str, fields: Row, make_row: Callable[[], Row], make_refs: Callable[[], list[Row]], using: str
-    ) -> None:
-        """Write an attempt's start; create the row from the headers when the publisher's is not there.
-
-        ``make_row`` and ``make_refs`` build the worker's rows (see
-        :mod:`taskops.recording.records`), called only when needed.
-        """
-        ref_rows = make_refs()
-        dispatch = Dispatch.objects.using(using).filter(task_id=task_id)
-        refs = ObjectRef.objects.using(using).filter(dispatch__task_id=task_id)
-        if ref_rows:
-            with transaction.atomic(using=using):
-                updated = dispatch.update(**fields)
-                refs.update(**drift_update(ref_rows))
-        else:
-            updated = dispatch.update(**fields)
-        if updated:
+    def advance(self, write: WorkerWrite, using: str) -> None:
+        """A worker's write: the row taken forward if it may be, created from the message if it is not there."""
+        if self.take_forward(write, using):
             return
+        # Nothing taken: the row is further on (nothing to do), or not there yet.
         # A rare path: read content types afresh, in case they were re-created
         # since this long-lived process cached them (a restored database).
         ContentType.objects.clear_cache()
+        try:
+            with transaction.atomic(using=using):
+                row = Dispatch.objects.using(using).create(**{**write.make_row(), **write.fields})
+                ObjectRef.objects.using(using).bulk_create(
+                    [ObjectRef(dispatch=row, **ref) for ref in write.make_refs()]
+                )
+        except IntegrityError:
+            # Another write's row landed in between (the publisher's): take it forward, if it may be.
+            if not self.take_forward(write, using) and not Dispatch.objects.using(using).filter(task_id=write.task_id):
+                raise  # no row landed: the insert itself was refused
+
+    def take_forward(self, write: WorkerWrite, using: str) -> bool:
+        """Update the row if it is there and may be taken forward; whether it was."""
+        dispatch = Dispatch.objects.using(using).filter(forward_of(write.progress), task_id=write.task_id)
+        ref_rows = write.make_refs() if write.ref_fields else []
+        if not ref_rows:
+            return bool(self.update(dispatch, write.fields))
         with transaction.atomic(using=using):
-            (row,) = upsert_dispatches([{**make_row(), **fields}], tuple(fields), using)
-            upsert_refs([(row.pk, ref) for ref in make_refs()], REF.start, using)
+            if not dispatch.update(**write.fields):
+                return False
+            refs = ObjectRef.objects.using(using).filter(dispatch__task_id=write.task_id)
+            if refs.update(**drift_update(ref_rows)) < len(ref_rows):
+                # The row was made without some of these refs (no header): add them.
+                (dispatch_id,) = (
+                    Dispatch.objects.using(using).filter(task_id=write.task_id).values_list("pk", flat=True)
+                )
+                upsert_refs([(dispatch_id, ref) for ref in ref_rows], write.ref_fields, using)
+        return True
 
     def update(self, queryset: QuerySet[Any], fields: Row) -> int:
         """``queryset.update(**fields)`` as the single statement of its transaction."""
@@ -96,6 +110,13 @@ def upsert_dispatches(rows: list[Row], update_fields: tuple[str, ...], using: st
         update_conflicts=True,
         unique_fields=DISPATCH.key,
         update_fields=update_fields,
+    )
+
+
+def forward_of(progress: Progress) -> Q:
+    """The rows a write may take over (:class:`~taskops.recording.columns.Progress`)."""
+    return Q(retries__lt=progress.older_than()) | Q(
+        retries__lte=progress.same_attempt_up_to(), state__in=progress.replaceable_states()
     )
 
 

@@ -1,5 +1,9 @@
 """The PostgreSQL store: every write one statement in autocommit.
 
+A worker's write is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``: the
+row is created from the message when it is not there, and otherwise taken
+forward only if it may be (:class:`~taskops.recording.columns.Progress`).
+
 Rows travel as one JSON document per table, unpacked by
 ``json_to_recordset``: the SQL text is the same for every batch, so neither
 the driver nor the server parses a statement with a placeholder per value,
@@ -16,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib.contenttypes.models import ContentType
@@ -25,9 +28,10 @@ from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 from taskops.models import Dispatch, ObjectRef
-from taskops.recording.columns import REF
+from taskops.recording.columns import REF, Progress
 from taskops.recording.records import DispatchRecord, Row
 from taskops.recording.store.generic import GenericStore, upsert_groups
+from taskops.recording.worker_rows import WorkerWrite
 
 #: For the current transaction only: commit without waiting for the WAL flush.
 RELAXED_COMMIT_SQL = "set_config('synchronous_commit', 'off', true)"
@@ -45,22 +49,20 @@ class PostgreSQLStore(GenericStore):
             ref_rows = [{**ref, "task_id": record.task_id} for record in chosen for ref in record.ref_rows()]
             upsert_rows(using, dispatch_rows, update_fields, ref_rows, REF.publisher)
 
-    def start(
-        self, task_id: str, fields: Row, make_row: Callable[[], Row], make_refs: Callable[[], list[Row]], using: str
-    ) -> None:
-        """The start as one upsert; on a conflict only the worker's columns are written.
+    def advance(self, write: WorkerWrite, using: str) -> None:
+        """A worker's write as one upsert; on a conflict its columns are written only where it may.
 
         With the publisher writing in the background, its row is often not
-        there yet when a fast worker starts: one statement either way.
+        there yet when a fast worker writes: one statement either way.
         """
         if connections[using].in_atomic_block:
-            super().start(task_id, fields, make_row, make_refs, using)
+            super().advance(write, using)
             return
-        row = {**make_row(), **fields}
+        row = {**write.make_row(), **write.fields}
         for attempt in (1, 2):
-            refs = [{**ref, "task_id": task_id} for ref in make_refs()]
+            refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
             try:
-                upsert_rows(using, [row], tuple(fields), refs, REF.start)
+                upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
                 return
             except IntegrityError:
                 if attempt == 2 or not refs:
@@ -97,16 +99,23 @@ def upsert_rows(
     update_fields: tuple[str, ...],
     ref_rows: list[Row],
     ref_update_fields: tuple[str, ...],
+    progress: Progress | None = None,
 ) -> None:
     """Upsert dispatch rows and their ref rows (each ref names its dispatch by ``task_id``) in one statement.
 
-    On a conflict, only ``update_fields`` (``ref_update_fields``) are taken from the new row.
-    Columns a row does not set take the model field's default, as ``bulk_create`` would write it.
+    On a conflict, only ``update_fields`` (``ref_update_fields``; none: the ref is
+    left as it is) are taken from the new row, and with ``progress`` only where
+    the row may be taken forward (refs only with their dispatch). Columns a row
+    does not set take the model field's default, as ``bulk_create`` would write it.
     """
     dispatches = [{**json_defaults(Dispatch), **row} for row in dispatch_rows]
-    refs = [{**json_defaults(ObjectRef), **row} for row in ref_rows]
-    params = [to_json(dispatches)] + ([to_json(refs)] if refs else [])
-    sql = upsert_sql(using, update_fields, ref_update_fields if refs else None)
+    # "position": the refs' ids follow their order in the arguments, as the generic store's do.
+    refs = [{**json_defaults(ObjectRef), **row, "position": index} for index, row in enumerate(ref_rows)]
+    params: list[Any] = [to_json(dispatches)]
+    if progress is not None:
+        params += [progress.older_than(), progress.same_attempt_up_to(), progress.replaceable_states()]
+    params += [to_json(refs)] if refs else []
+    sql = upsert_sql(using, update_fields, ref_update_fields if refs else None, progress is not None)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -146,7 +155,9 @@ def _columns(model: type[Model], names: tuple[str, ...]) -> list[str]:
 
 
 @functools.cache
-def upsert_sql(using: str, update_fields: tuple[str, ...], ref_update_fields: tuple[str, ...] | None) -> str:
+def upsert_sql(
+    using: str, update_fields: tuple[str, ...], ref_update_fields: tuple[str, ...] | None, guarded: bool = False
+) -> str:
     connection = connections[using]
     quote = connection.ops.quote_name
 
@@ -160,22 +171,26 @@ def upsert_sql(using: str, update_fields: tuple[str, ...], ref_update_fields: tu
         return ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in _columns(model, names))
 
     columns, rows = record_set(Dispatch)
+    table = quote(Dispatch._meta.db_table)
+    # Only rows the write may take forward: an older attempt, or the same one not as far on.
+    retries, state = (f"{table}.{quote(column)}" for column in _columns(Dispatch, ("retries", "state")))
+    forward = f" WHERE {retries} < %s OR ({retries} <= %s AND {state} = ANY(%s))" if guarded else ""
     sql = (
-        f"WITH d AS (INSERT INTO {quote(Dispatch._meta.db_table)} ({', '.join(columns)}) "
+        f"WITH d AS (INSERT INTO {table} ({', '.join(columns)}) "
         f"SELECT {', '.join(columns)} FROM {rows} "
-        f"ON CONFLICT ({quote('task_id')}) DO UPDATE SET {assignments(Dispatch, update_fields)} "
+        f"ON CONFLICT ({quote('task_id')}) DO UPDATE SET {assignments(Dispatch, update_fields)}{forward} "
         "RETURNING id, task_id)"
     )
     if ref_update_fields is not None:
         # The refs name their dispatch by task id; the CTE turns it into the new (or merged) row's id.
         (dispatch_column,) = _columns(ObjectRef, ("dispatch",))
-        ref_columns, ref_rows = record_set(ObjectRef, extra="task_id text, ")
+        ref_columns, ref_rows = record_set(ObjectRef, extra="task_id text, position int, ")
         selected = ", ".join("d.id" if column == quote(dispatch_column) else f"v.{column}" for column in ref_columns)
         sql += (
             f", r AS (INSERT INTO {quote(ObjectRef._meta.db_table)} ({', '.join(ref_columns)}) "
-            f"SELECT {selected} FROM {ref_rows} JOIN d ON d.task_id = v.task_id "
+            f"SELECT {selected} FROM {ref_rows} JOIN d ON d.task_id = v.task_id ORDER BY v.position "
             f"ON CONFLICT ({quote(dispatch_column)}, {quote('argument')}) "
-            f"DO UPDATE SET {assignments(ObjectRef, ref_update_fields)})"
+            + (f"DO UPDATE SET {assignments(ObjectRef, ref_update_fields)})" if ref_update_fields else "DO NOTHING)")
         )
     # Evaluated inside the statement's own transaction: its commit does not wait for the WAL flush.
     return sql + f" SELECT {RELAXED_COMMIT_SQL}"

@@ -1,0 +1,125 @@
+"""Arguments the publisher hid (``argsrepr``/``kwargsrepr``) or a setting names are never stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import pytest
+from celery import _state
+from django.test import override_settings
+from django.utils import timezone
+
+from taskops import recording
+from taskops import wire as codec
+from taskops.models import Dispatch, ObjectRef
+from taskops.recording.worker_rows import MessageFacts, worker_row
+from taskops.wire import HEADER, CodecError
+from tests.celery_app import app
+from tests.recording.conftest import IDLE
+from tests.testapp.models import Question
+from tests.testapp.tasks import notify_followers
+
+TOKEN = "API_TOKEN=sk-live-4f9a8b7c6d5e"
+notify: Any = cast(Any, notify_followers)  # argsrepr/kwargsrepr are not in the type stubs
+
+
+def stored(task_id: str) -> str:
+    """Everything recorded about a dispatch, as text."""
+    rows = [
+        *Dispatch.objects.filter(task_id=task_id).values(),
+        *ObjectRef.objects.filter(dispatch__task_id=task_id).values(),
+    ]
+    return json.dumps(rows, default=str)
+
+
+def test_the_publishers_kwargsrepr_is_stored_instead_of_the_arguments(
+    content_types: None, sent: list[dict[str, Any]]
+) -> None:
+    question = Question.objects.create(title="Q", body="b")
+
+    result = notify.apply_async((question,), {"message": TOKEN}, kwargsrepr="{redacted}", queue=IDLE)
+
+    assert recording.flush()
+    row = Dispatch.objects.get(task_id=result.id)
+    ref = row.refs.get()
+    assert row.redacted
+    assert (row.args, row.kwargs) == ("(<Question: Q>,)", "{redacted}")  # Celery's argsrepr, the publisher's kwargsrepr
+    assert (ref.object_pk, ref.object_repr, ref.values) == (str(question.pk), "", {})  # by pk only
+    assert ref.digests  # drift is still measured
+    assert "sk-live" not in stored(result.id)
+    assert sent[-1][HEADER]["redacted"] is True
+
+
+def test_celerys_own_reprs_are_not_a_redaction(content_types: None, sent: list[dict[str, Any]]) -> None:
+    question = Question.objects.create(title="Q", body="b")
+
+    result = notify.apply_async((question,), {"message": "hello"}, queue=IDLE)
+
+    assert recording.flush()
+    row = Dispatch.objects.get(task_id=result.id)
+    assert not row.redacted
+    assert json.loads(row.kwargs) == {"message": "hello"}
+    assert row.refs.get().object_repr == "Q"
+    assert "redacted" not in sent[-1][HEADER]
+
+
+@override_settings(TASKOPS={"REDACT_KWARGS": ["message"]})
+def test_the_setting_redacts_a_named_kwarg_for_every_task(content_types: None, sent: list[dict[str, Any]]) -> None:
+    question = Question.objects.create(title="Q", body="b")
+
+    result = notify.apply_async((question,), {"message": TOKEN}, queue=IDLE)
+
+    assert recording.flush()
+    row = Dispatch.objects.get(task_id=result.id)
+    assert not row.redacted  # the other arguments are stored as usual
+    assert json.loads(row.kwargs) == {"message": {"__type__": "taskops.redacted", "__value__": None}}
+    assert "sk-live" not in stored(result.id)
+    assert sent[-1]["kwargsrepr"] == "{'message': <redacted>}"  # Celery's own repr, made without it
+    by_name = app.send_task(notify_followers.name, (question,), {"message": TOKEN}, queue=IDLE)
+    assert recording.flush()
+    assert (sent[-1]["kwargsrepr"], Dispatch.objects.get(task_id=by_name.id).redacted) == (
+        "{'message': <redacted>}",
+        False,
+    )
+    assert "sk-live" not in stored(by_name.id)
+    # Sent again (an exact replay), the marker fails to decode instead of running with a made-up value.
+    with pytest.raises(CodecError, match=r"redacted when it was recorded .* cannot be sent again"):
+        codec.decode(row.kwargs)
+
+
+def test_a_retry_keeps_the_publishers_reprs(content_types: None, sent: list[dict[str, Any]]) -> None:
+    """Celery's retry makes its reprs from the arguments again: the retry message gets the publisher's back."""
+    question = Question.objects.create(title="Q", body="b")
+    first = notify.apply_async((question,), {"message": TOKEN}, kwargsrepr="{redacted}", queue=IDLE)
+    running: Any = notify_followers
+    running.push_request(
+        id=first.id, args=[question], kwargs={"message": TOKEN}, argsrepr=sent[-1]["argsrepr"], kwargsrepr="{redacted}"
+    )
+    running.request.taskops = sent[-1][HEADER]
+    task_stack: Any = _state
+    task_stack.push_current_task(running)
+    try:
+        notify.apply_async((question,), {"message": TOKEN}, task_id=first.id, retries=1, queue=IDLE)
+    finally:
+        task_stack.pop_current_task()
+        running.pop_request()
+
+    assert recording.flush()
+    assert (sent[-1]["kwargsrepr"], sent[-1][HEADER]["redacted"]) == ("{redacted}", True)
+    row = Dispatch.objects.get(task_id=first.id)
+    assert (row.retries, row.redacted, row.kwargs) == (1, True, "{redacted}")
+    assert "sk-live" not in stored(first.id)
+
+
+@pytest.mark.parametrize("with_header", [True, False])
+def test_a_row_the_worker_makes_stores_no_more_than_the_publishers(with_header: bool) -> None:
+    headers: dict[str, Any] = {"argsrepr": "()", "kwargsrepr": "{redacted}"}
+    if with_header:
+        headers[HEADER] = {"v": 1, "enqueued_at": None, "tx": False, "refs": [], "redacted": True}
+    facts = MessageFacts("t", notify_followers.name, headers, args=(), kwargs={"message": TOKEN})
+
+    row = worker_row(facts, timezone.now())
+
+    # Without a taskops header, the reprs are compared with Celery's own, as at publish.
+    assert (row["args"], row["kwargs"], row["redacted"]) == ("()", "{redacted}", True)
