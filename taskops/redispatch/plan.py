@@ -135,8 +135,13 @@ class Draft:
     skips: dict[str, int] = attrs.Factory(dict)
 
 
-def over_cap(count: int, cap: int, what: str) -> str:
-    return f"{count} {what}, more than the {cap} one re-dispatch may take (TASKOPS['REDISPATCH_MAX_CALLS'])."
+def check_count(problems: Problems, field: str, count: int, what: str) -> None:
+    """At least one, and at most ``TASKOPS["REDISPATCH_MAX_CALLS"]``."""
+    cap = taskops_settings.REDISPATCH_MAX_CALLS
+    if count == 0:
+        problems.add(field, f"Choose at least one {what}.")
+    elif count > cap:
+        problems.add(field, f"{count} {field}, more than the {cap} one re-dispatch may take (REDISPATCH_MAX_CALLS).")
 
 
 def _common(problems: Problems, user: Any, reason: str, options: Options) -> None:
@@ -204,13 +209,7 @@ def for_objects(
         if why:
             problems.add("kwargs", f"The arguments do not fit {task_name}: {why}.")
     targets, count = _object_targets(model, pks, queryset, problems)
-    cap = taskops_settings.REDISPATCH_MAX_CALLS
-    if count == 0:
-        problems.add("objects", "Choose at least one object.")
-    elif count > cap:
-        problems.add(
-            "objects", f"{count} objects, more than the {cap} one re-dispatch may take (REDISPATCH_MAX_CALLS)."
-        )
+    check_count(problems, "objects", count, "object")
     problems.raise_any()
     assert param is not None
     many = param.kind is Kind.MODELS
@@ -296,13 +295,7 @@ def replay(*, user: Any, dispatches: QuerySet[Dispatch], reason: str, options: O
     problems, options = Problems(), options or Options()
     _common(problems, user, reason, options)
     count = dispatches.count()
-    cap = taskops_settings.REDISPATCH_MAX_CALLS
-    if count == 0:
-        problems.add("dispatches", "Choose at least one dispatch.")
-    elif count > cap:
-        problems.add(
-            "dispatches", f"{count} dispatches, more than the {cap} one re-dispatch may take (REDISPATCH_MAX_CALLS)."
-        )
+    check_count(problems, "dispatches", count, "dispatch")
     ref_types = ObjectRef.objects.filter(dispatch__in=dispatches.values("pk")).values("content_type")
     for content_type in ContentType.objects.filter(pk__in=ref_types):
         model = content_type.model_class()
