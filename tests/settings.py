@@ -164,3 +164,9 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "taskops-tests"
 
 TASKOPS: dict[str, Any] = {}
+
+# Mail stays in memory (django.core.mail.outbox); Django 6.1 configures mailers with MAILERS.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
