@@ -4,152 +4,26 @@
 
 PostgreSQL only. It never writes to the database ``DATABASE_URL`` names: it
 uses one beside it, with ``_admin_bench`` added to the name (created if
-missing), or ``TASKOPS_BENCH_DATABASE_URL`` when set. The first run fills it
-with 1,000,000 ``Dispatch`` rows and ~1.5 ``ObjectRef`` rows each, in bulk
-with ``INSERT ... SELECT generate_series`` (a minute or so); later runs reuse
-the rows (``--regenerate`` to start over). Each page is then requested with
-Django's test client as a superuser, once to warm up and ``--runs`` times
-measured; the table shows the median against its target.
+missing), or ``TASKOPS_BENCH_DATABASE_URL`` when set, filled once with a
+million dispatches (``bench.million``; ``--regenerate`` to start over). Each
+page is then requested with Django's test client as a superuser, once to
+warm up and ``--runs`` times measured; the table shows the median against
+its target.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from bench.databases import NOT_APPLICABLE, bench_database_url, ensure_database
+from bench.databases import NOT_APPLICABLE
+from bench.million import open_database, parse_options, row_estimate
 
 #: (name, path, target in milliseconds)
 Page = tuple[str, str, float]
-
-QUESTIONS = 2_000
-ANSWERS = 3_000
-TASK_NAMES = [
-    "demo.tasks.moderate_answer",
-    "demo.tasks.flag_comment",
-    "demo.tasks.notify_followers",
-    "demo.tasks.rebuild_summary",
-    "demo.tasks.summarize_thread",
-    "demo.tasks.count_words",
-]
-
-
-DISPATCH_SQL = """
-INSERT INTO taskops_dispatch (
-    task_id, task_name, state, args, kwargs, queue, eta, expires, enqueued_at, received_at,
-    started_at, finished_at, lag, runtime, worker, retries, parent_id, root_id, group_id,
-    in_transaction, drift, likely_race, ref_count, stale_action, exception, source
-)
-SELECT
-    md5(i::text)::uuid::text,
-    (%(task_names)s::text[])[1 + i %% %(task_count)s],
-    s.state,
-    '[{"__type__": "taskops.model", "__value__": {"model": "demo.question", "pk": '
-        || (1 + i %% %(questions)s) || '}}]',
-    '{}',
-    CASE WHEN i %% 10 = 0 THEN 'mail' ELSE 'celery' END,
-    NULL, NULL,
-    s.enqueued_at,
-    CASE WHEN s.started THEN s.enqueued_at + s.lag END,
-    CASE WHEN s.started THEN s.enqueued_at + s.lag END,
-    CASE WHEN s.started AND s.state <> 'STARTED' THEN s.enqueued_at + s.lag + interval '120 ms' END,
-    CASE WHEN s.started THEN s.lag END,
-    CASE WHEN s.started AND s.state <> 'STARTED' THEN interval '120 ms' END,
-    CASE WHEN s.started THEN 'celery@bench-' || (i %% 4) ELSE '' END,
-    CASE WHEN i %% 40 = 0 THEN 1 ELSE 0 END,
-    '', '', '',
-    i %% 7 = 0,
-    CASE WHEN NOT s.started THEN 'pending' WHEN i %% 137 = 0 THEN 'missing' WHEN i %% 20 = 0 THEN 'changed'
-         ELSE 'unchanged' END,
-    s.started AND i %% 274 = 0,
-    CASE WHEN i %% 2 = 0 THEN 2 ELSE 1 END,
-    '', '', 'publisher'
-FROM generate_series(1, %(rows)s) AS i
-CROSS JOIN LATERAL (
-    SELECT
-        now() - (i * interval '30 days' / %(rows)s) AS enqueued_at,
-        make_interval(secs => (i %% 1000) / 250.0 + CASE WHEN i %% 100 = 0 THEN 90 ELSE 0 END) AS lag,
-        CASE WHEN i <= 200 AND i %% 4 = 0 THEN 'PENDING' WHEN i <= 200 AND i %% 4 = 1 THEN 'STARTED'
-             WHEN i %% 50 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END AS state,
-        NOT (i <= 200 AND i %% 4 = 0) AS started
-) AS s
-"""
-
-REFS_SQL = """
-INSERT INTO taskops_objectref (
-    dispatch_id, content_type_id, object_pk, argument, object_repr, digests, "values",
-    drift, changed_fields, likely_race, checked_at
-)
-SELECT d.id, %(content_type)s, (1 + d.id %% %(modulo)s)::text, %(argument)s,
-       %(label)s || ' ' || (1 + d.id %% %(modulo)s), '{}'::jsonb, '{}'::jsonb, d.drift,
-       CASE WHEN d.drift = 'changed' THEN '["body"]'::jsonb ELSE '[]'::jsonb END, d.likely_race, d.started_at
-FROM taskops_dispatch d
-WHERE d.id %% %(every)s = 0
-"""
-
-
-def generate(rows: int) -> None:
-    """Fresh demo objects, dispatches and refs, then VACUUM ANALYZE (estimates, index-only scans)."""
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connection
-
-    from demo.models import Answer, Question
-
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE taskops_objectref, taskops_dispatch, demo_comment, demo_answer, demo_question "
-            "RESTART IDENTITY CASCADE"
-        )
-        cursor.execute(
-            "INSERT INTO demo_question (title, body, summary, created_at, updated_at) "
-            "SELECT 'Question ' || i, 'Body of question ' || i, '', now(), now() FROM generate_series(1, %s) i",
-            [QUESTIONS],
-        )
-        cursor.execute(
-            "INSERT INTO demo_answer (question_id, body, status, score, created_at, updated_at) "
-            "SELECT 1 + i %% %s, 'Answer ' || i, 'approved', i %% 10, now(), now() FROM generate_series(1, %s) i",
-            [QUESTIONS, ANSWERS],
-        )
-        params: dict[str, Any] = {
-            "task_names": TASK_NAMES,
-            "task_count": len(TASK_NAMES),
-            "questions": QUESTIONS,
-            "rows": rows,
-        }
-        cursor.execute(DISPATCH_SQL, params)
-        print(f"  {rows:,} dispatches in {time.perf_counter() - started:.1f} s", flush=True)
-        for model, modulo, every, argument in ((Question, QUESTIONS, 1, "args[0]"), (Answer, ANSWERS, 2, "args[1]")):
-            content_type = ContentType.objects.get_for_model(model)
-            cursor.execute(
-                REFS_SQL,
-                {
-                    "content_type": content_type.pk,
-                    "modulo": modulo,
-                    "every": every,
-                    "argument": argument,
-                    "label": model._meta.object_name,
-                },
-            )
-        print(f"  refs in {time.perf_counter() - started:.1f} s", flush=True)
-        cursor.execute("VACUUM ANALYZE taskops_dispatch")
-        cursor.execute("VACUUM ANALYZE taskops_objectref")
-    print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
-
-
-def row_estimate() -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'taskops_dispatch'::regclass")
-        row = cursor.fetchone()
-    return max(int(row[0]), 0) if row else 0
 
 
 def pages() -> list[Page]:
@@ -183,32 +57,12 @@ def measure(client: Any, path: str, runs: int) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="dispatches to generate (default 1,000,000)")
-    parser.add_argument("--runs", type=int, default=7, help="measured requests per page (at least 5)")
-    parser.add_argument("--regenerate", action="store_true", help="drop and generate the rows again")
-    options = parser.parse_args(argv)
-    url = bench_database_url("admin_bench")
-    if url is None:
-        print("bench.admin: not run, it needs DATABASE_URL=postgres://... (it uses a database of its own)")
+    options = parse_options("admin", __doc__, "requests per page", argv)
+    if not open_database("admin", options):
         return NOT_APPLICABLE
-    ensure_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from django.test import Client
 
-    assert settings.STATIC_ROOT, "the host project's settings set STATIC_ROOT"
-    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
-    call_command("migrate", verbosity=0)
-    if options.regenerate or row_estimate() < options.rows * 0.9:
-        print(f"Generating {options.rows:,} dispatches ...", flush=True)
-        generate(options.rows)
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "", None)
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)

@@ -231,7 +231,7 @@ _SMTP_OPTIONS: dict[str, Any] = {
     "use_tls": env_bool("EMAIL_USE_TLS", False),
 }
 if django.VERSION >= (6, 1):
-    MAILERS = {
+    MAILERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": _MAIL_BACKEND,
             "OPTIONS": _SMTP_OPTIONS if _MAIL_BACKEND.endswith("smtp.EmailBackend") else {},
@@ -292,6 +292,16 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # after this many tasks instead.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, Any] = {}
 
-TASKOPS: dict[str, Any] = {}
+TASKOPS: dict[str, Any] = {"ALERTS_INTERVAL": 60}
+
+# Beat (the Procfile's "beat") evaluates the alert rules every ALERTS_INTERVAL
+# seconds; a round that no worker took up within an interval expires, so that
+# a worker back from an outage runs one round, not a backlog of them.
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {
+    "taskops-alerts": {
+        "task": "taskops.alerts.evaluate",
+        "schedule": float(TASKOPS["ALERTS_INTERVAL"]),
+        "options": {"expires": TASKOPS["ALERTS_INTERVAL"]},
+    },
+}

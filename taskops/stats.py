@@ -45,10 +45,18 @@ def interpolated_percentile(queryset: QuerySet[Any], field: str, count: int, fra
     return values[0] + (values[1] - values[0]) * (position - low)  # type: ignore[no-any-return]
 
 
-def percentile(queryset: QuerySet[Any], field: str, fraction: float) -> dt.timedelta | None:
-    """The ``fraction`` percentile of ``field`` over the rows where it is set (one or two queries)."""
+def percentiles_by(
+    queryset: QuerySet[Any], group: str, field: str, fraction: float, min_count: int = 1
+) -> dict[Any, dt.timedelta | None]:
+    """Per value of ``group`` with at least ``min_count`` rows where ``field`` is set: the ``fraction``
+    percentile of ``field``. PostgreSQL: one grouped query; elsewhere one, then one or two per group."""
     rows = queryset.filter(**{f"{field}__isnull": False})
+    grouped = rows.values(group).order_by(group)
     if has_percentile_cont(rows):
-        value: dt.timedelta | None = rows.aggregate(p=PercentileCont(field, fraction))["p"]
-        return value
-    return interpolated_percentile(rows, field, rows.aggregate(n=Count("pk"))["n"], fraction)
+        found = grouped.annotate(n=Count("pk"), p=PercentileCont(field, fraction))
+        return {row[group]: row["p"] for row in found if row["n"] >= min_count}
+    counts = {row[group]: row["n"] for row in grouped.annotate(n=Count("pk")) if row["n"] >= min_count}
+    return {
+        value: interpolated_percentile(rows.filter(**{group: value}), field, count, fraction)
+        for value, count in counts.items()
+    }

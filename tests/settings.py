@@ -167,6 +167,6 @@ TASKOPS: dict[str, Any] = {}
 
 # Mail stays in memory (django.core.mail.outbox); Django 6.1 configures mailers with MAILERS.
 if django.VERSION >= (6, 1):
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    MAILERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 else:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

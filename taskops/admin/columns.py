@@ -12,9 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import BadRequest
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -24,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from taskops.admin.changelist import DispatchChangeList, refs_cell
 from taskops.admin.display import clipped, dispatch_drift, dotted_name, format_duration, moment_html, state_badge
 from taskops.admin.links import Linker
-from taskops.admin.params import check_query_string
+from taskops.admin.params import CheckedChangelist
 from taskops.admin.search import SearchTerm, filter_by, parse_search
 from taskops.models import Dispatch
 
@@ -34,7 +32,7 @@ else:
     BaseAdmin = admin.ModelAdmin
 
 
-class DispatchChangelistAdmin(BaseAdmin):
+class DispatchChangelistAdmin(CheckedChangelist, BaseAdmin):
     """The changelist part of ``DispatchAdmin`` (which adds permissions, the detail and its own views)."""
 
     #: Refs listed per changelist row before "+N more".
@@ -53,15 +51,6 @@ class DispatchChangelistAdmin(BaseAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         """The changelist class: rows come with their refs (one query per page)."""
         return DispatchChangeList
-
-    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
-        """Django's, but parameters it cannot use (unknown fields, bad values, no such page) are a 400,
-        where Django would redirect to ``?e=1`` and call it a database error."""
-        check_query_string(request)
-        try:
-            return super().get_changelist_instance(request)
-        except IncorrectLookupParameters as error:
-            raise BadRequest(_("The filters or the page of this list are not valid.")) from error
 
     def parsed_search(self, request: HttpRequest, term: str) -> SearchTerm:
         """``term`` understood, once per request (the search and the objects column both ask)."""

@@ -39,7 +39,7 @@ from django.utils.translation import gettext_lazy as _
 from taskops.admin import detail, history
 from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
 from taskops.admin.columns import DispatchChangelistAdmin
-from taskops.admin.dashboard import queries, table
+from taskops.admin.dashboard import alerts, queries, table
 from taskops.admin.display import format_duration
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
 from taskops.admin.objects import content_type_for_id, python_pk
@@ -231,6 +231,7 @@ class DispatchAdmin(DispatchChangelistAdmin):
             "refresh_seconds": self.dashboard_refresh_seconds,
             "changelist_url": self.url("changelist"),
             "linker": linker,
+            "open_alerts": alerts.open_alerts(linker),
         }
 
     def object_task_history_view(

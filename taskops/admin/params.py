@@ -12,12 +12,21 @@ nothing, or is refused by Django's own checks (also a 400 on these pages).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from taskops.admin.objects import NUL
+
+if TYPE_CHECKING:
+    AdminBase = admin.ModelAdmin[Any]
+else:
+    AdminBase = object
 
 
 def reject_unstorable(texts: Iterable[str]) -> None:
@@ -30,3 +39,15 @@ def check_query_string(request: HttpRequest) -> None:
     """Every name and value of the query string: ``BadRequest`` for text no column can hold."""
     reject_unstorable(request.GET.keys())
     reject_unstorable(value for _name, values in request.GET.lists() for value in values)
+
+
+class CheckedChangelist(AdminBase):
+    """A ``ModelAdmin`` mixin: its changelist refuses, with a 400, text no column can hold and parameters it
+    cannot use (unknown fields, bad values, no such page), where Django would redirect to ``?e=1``."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        check_query_string(request)
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as error:
+            raise BadRequest(_("The filters or the page of this list are not valid.")) from error

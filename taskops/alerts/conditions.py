@@ -2,8 +2,9 @@
 
 Window conditions read only the dispatches enqueued in the rule's window
 (the ``enqueued_at`` index); backlog and stuck work read only unfinished rows
-(the ``state`` index). Each condition is one grouped query, plus one query
-for a few sample dispatches of the task names it holds for.
+(the ``state`` index). Each condition is one grouped query (lag p95 off
+PostgreSQL: plus one or two per task name), plus one query for a few sample
+dispatches of the task names it holds for.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import attrs
 from django.db.models import Count, Max, Min, Q, QuerySet
 
 from taskops.models import AlertRule, Condition, Dispatch, Drift, State
-from taskops.stats import percentile
+from taskops.stats import percentiles_by
 
 #: Sample dispatches kept on an alert.
 SAMPLES = 5
@@ -64,12 +65,8 @@ def grouped(queryset: QuerySet[Dispatch], **aggregates: Any) -> list[dict[str, A
 
 def lag_p95(rule: AlertRule, now: dt.datetime) -> Measured:
     started = in_window(rule, now).filter(lag__isnull=False)
-    values = {}
-    for row in grouped(started, n=Count("pk")):
-        if row["n"] >= rule.min_count:
-            p95 = percentile(started.filter(task_name=row["task_name"]), "lag", 0.95)
-            if p95 is not None and p95.total_seconds() > rule.threshold:
-                values[row["task_name"]] = p95.total_seconds()
+    p95s = percentiles_by(started, "task_name", "lag", 0.95, min_count=rule.min_count)
+    values = {name: p95.total_seconds() for name, p95 in p95s.items() if p95 and p95.total_seconds() > rule.threshold}
     return values, started.filter(lag__gt=dt.timedelta(seconds=rule.threshold))
 
 

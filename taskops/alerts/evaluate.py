@@ -92,15 +92,19 @@ def clear(rule: AlertRule, alert: Alert, now: dt.datetime) -> bool:
     return True
 
 
-def acknowledge(alert: Alert, user: Any, now: dt.datetime | None = None) -> None:
-    """An operator has seen it: it stays until the condition clears, without asking for attention."""
-    if alert.status == Alert.Status.OPEN:
-        alert.status, alert.acknowledged_by, alert.acknowledged_at = (
-            Alert.Status.ACKNOWLEDGED,
-            user,
-            now or timezone.now(),
-        )
-        alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+def acknowledge(alert: Alert, user: Any, now: dt.datetime | None = None) -> bool:
+    """An operator has seen it: it stays until the condition clears, without asking for attention.
+
+    True when it was open and is acknowledged now. Only an open alert changes,
+    judged by the row, not by ``alert`` as loaded: one resolved meanwhile by an
+    evaluation stays resolved.
+    """
+    now = now or timezone.now()
+    still_open = Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN)
+    if not still_open.update(status=Alert.Status.ACKNOWLEDGED, acknowledged_by=user, acknowledged_at=now):
+        return False
+    alert.status, alert.acknowledged_by, alert.acknowledged_at = Alert.Status.ACKNOWLEDGED, user, now
+    return True
 
 
 #: Conditions judged at once when a task starts, without waiting for a round.

@@ -157,7 +157,8 @@ class Alert(models.Model):
         indexes = [models.Index(fields=["status", "-last_seen"], name="taskops_alert_status")]
 
     def __str__(self) -> str:
-        return f"{self.rule}: {self.subject}"
+        # Not the rule's name: pages show an alert to users who may not view its rule (and no query for it).
+        return str(_("Alert #%(pk)s on %(task)s") % {"pk": self.pk, "task": self.subject})
 
     @property
     def is_open(self) -> bool:

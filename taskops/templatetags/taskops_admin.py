@@ -19,9 +19,12 @@ from django.utils.translation import gettext as _
 
 from taskops.admin import display
 from taskops.admin.links import Linker
-from taskops.models import Dispatch
+from taskops.models import Alert, AlertRule, Dispatch
 
 register = template.Library()
+
+#: taskops' own models, which tasks do not take: no "Task history" on their pages.
+WITHOUT_HISTORY = (Dispatch, Alert, AlertRule)
 
 
 def can_view_dispatches(user: Any) -> bool:
@@ -35,7 +38,7 @@ def taskops_history_link(context: template.Context) -> SafeString | str:
     request = context.get("request")
     original = context.get("original")
     content_type_id = context.get("content_type_id")
-    if request is None or original is None or content_type_id is None or isinstance(original, Dispatch):
+    if request is None or original is None or content_type_id is None or isinstance(original, WITHOUT_HISTORY):
         return ""
     if not can_view_dispatches(request.user):
         return ""

@@ -120,3 +120,16 @@ def test_outside_the_window_does_not_count() -> None:
         Book.objects.create(title="b"), task_name=TASK, drift=Drift.MISSING, enqueued_at=NOW - 20 * 60 * SECOND
     )
     assert measure(rule(Condition.ANY_MISSING, window=dt.timedelta(minutes=15)), NOW) == {}
+
+
+def test_lag_p95_is_each_tasks_own_and_needs_the_minimum_count() -> None:
+    watched = rule(Condition.LAG_P95, 5, min_count=3)
+    others = {"tests.testapp.tasks.few": (30, 40), "tests.testapp.tasks.quick": (1, 1, 1)}
+    for name, lags in {TASK: (1, 2, 10, 20), **others}.items():
+        for seconds in lags:
+            make_dispatch(task_name=name, lag=seconds * SECOND, enqueued_at=NOW - 60 * SECOND)
+
+    found = measure(watched, NOW)
+
+    # percentile_cont over 1, 2, 10, 20: 10 + 0.85 * (20 - 10); "few" has 2 dispatches, "quick" is quick.
+    assert {name: finding.value for name, finding in found.items()} == {TASK: pytest.approx(18.5)}

@@ -133,3 +133,23 @@ def test_a_webhook_error_status_raises() -> None:
         receiver.status = 500
         with pytest.raises(OSError, match="500"):
             post(receiver.url, b"{}", "s")
+
+
+def test_acknowledging_an_alert_resolved_meanwhile_leaves_it_resolved() -> None:
+    rule = AlertRule.objects.create(name="r", task_pattern="*", condition=Condition.ANY_MISSING)
+    make_dispatch(Book.objects.create(title="b"), task_name=TASK, drift=Drift.MISSING)
+    (alert,) = evaluate().opened  # as an operator's page loaded it: open
+    Alert.objects.filter(pk=alert.pk).update(status=Alert.Status.RESOLVED, resolved_at=timezone.now())
+    Alert.objects.create(rule=rule, subject=TASK, first_seen=timezone.now(), last_seen=timezone.now())  # reopened
+
+    assert acknowledge(alert, User.objects.create_user("op")) is False
+
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by, alert.acknowledged_at) == (Alert.Status.RESOLVED, None, None)
+
+
+def test_an_alert_names_its_task_not_its_rule() -> None:
+    rule = AlertRule.objects.create(name="A rule some users may not see", task_pattern="*", condition=Condition.STUCK)
+    alert = Alert.objects.create(rule=rule, subject=TASK, first_seen=timezone.now(), last_seen=timezone.now())
+
+    assert str(alert) == f"Alert #{alert.pk} on {TASK}"

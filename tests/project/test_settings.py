@@ -156,3 +156,24 @@ def test_benchmarks_turn_development_mode_on_themselves(var_dir: dict[str, str])
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "taskops-bench"]
+
+
+#: The host project's beat schedule as its Celery app sees it, each task marked registered or not, and the
+#: evaluation interval taskops reads.
+READ_BEAT_SCHEDULE = (
+    "import json; from config.celery import app; from taskops.conf import taskops_settings;"
+    "app.loader.import_default_modules();"
+    "entries = [dict(e, registered=e['task'] in app.tasks) for e in app.conf.beat_schedule.values()];"
+    "print(json.dumps({'interval': taskops_settings.ALERTS_INTERVAL, 'entries': entries}))"
+)
+
+
+def test_beat_evaluates_the_alert_rules_every_alerts_interval(var_dir: dict[str, str]) -> None:
+    result = python(READ_BEAT_SCHEDULE, env={**DEVELOPMENT, **var_dir})
+
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    (entry,) = [e for e in found["entries"] if e["task"] == "taskops.alerts.evaluate"]
+    assert entry["registered"] is True
+    assert entry["schedule"] == found["interval"] == 60
+    assert entry["options"] == {"expires": found["interval"]}

@@ -1,8 +1,9 @@
 """Demo data and demo traffic for ``make run``.
 
 ``taskops_demo seed`` creates a few questions with answers and comments,
-and, in development mode only (``DEBUG`` on), a demo superuser ``admin``
-with a random password that it prints once: a fixed demo password is a
+two alert rules that the traffic trips (rows deleted while their task
+waits, tasks that start late), and, in development mode only (``DEBUG``
+on), a demo superuser ``admin`` with a random password that it prints once: a fixed demo password is a
 login for anyone who reaches the server, wherever it happens to listen. ``taskops_demo traffic`` keeps
 dispatching the demo tasks, and on purpose edits or deletes some rows while
 their tasks wait, so that the dashboard has stale work to show.
@@ -25,6 +26,7 @@ from django.utils import timezone
 from demo import tasks
 from demo.models import Answer, Comment, Question
 from demo.reports import ThreadReport
+from taskops.models import AlertRule, Channel, Condition
 
 DEMO_USERNAME = "admin"
 #: The fixed password earlier versions gave the demo superuser; seed replaces it.
@@ -44,6 +46,24 @@ ANSWER_BODIES = [
     "Cheap viagra here, click now",  # rejected by moderate_answer
     "Check the lag between enqueue and start; it tells you how stale the data can be.",
     "Group the objects by model and fetch them with one query each.",
+]
+
+#: Alert rules the demo traffic trips: on the dashboard and in the log.
+DEMO_RULES: list[dict[str, Any]] = [
+    {
+        "name": "Rows gone before their task ran",
+        "task_pattern": "demo.tasks.*",
+        "condition": Condition.ANY_MISSING,
+        "channels": [Channel.DASHBOARD, Channel.LOG],
+    },
+    {
+        "name": "Tasks start late",
+        "task_pattern": "demo.tasks.*",
+        "condition": Condition.LAG_P95,
+        "threshold": 5,
+        "min_count": 5,
+        "channels": [Channel.DASHBOARD, Channel.LOG],
+    },
 ]
 
 
@@ -100,7 +120,10 @@ class Command(BaseCommand):
                 for offset, answer_body in enumerate(ANSWER_BODIES[: 2 + index % 4]):
                     answer = Answer.objects.create(question=question, body=answer_body, score=(index + offset) % 7)
                     Comment.objects.create(answer=answer, body="Thanks, that helped." if offset else "Is this spam?")
-        self.stdout.write(self.style.SUCCESS(f"Created {len(TOPICS)} questions with answers and comments."))
+            for rule in DEMO_RULES:
+                AlertRule.objects.create(**rule)
+        created = f"Created {len(TOPICS)} questions with answers and comments, {len(DEMO_RULES)} alert rules."
+        self.stdout.write(self.style.SUCCESS(created))
 
     def run_traffic(self, rng: random.Random, *, interval: float, rounds: int) -> None:
         done = 0
