@@ -28,14 +28,11 @@ that index, about 30 ms, however far the ETAs lie).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-from django.db import connections
-from django.db.models import Avg, Count, DurationField, Max, Min, Q, QuerySet
-from django.db.models.aggregates import Aggregate
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +41,7 @@ from taskops.admin.dashboard.charts import Chart, bucket_starts, lag_chart, thro
 from taskops.admin.links import refs_prefetch
 from taskops.models import Dispatch, Drift, State
 from taskops.staleness import judge_pending
+from taskops.stats import PercentileCont, has_percentile_cont, interpolated_percentile
 
 #: States of work waiting to run: the backlog.
 WAITING_STATES = [State.PENDING, State.RECEIVED, State.RETRY]
@@ -84,18 +82,6 @@ def get_window(key: str | None) -> Window:
     return WINDOWS.get(key or "", WINDOWS[DEFAULT_WINDOW])
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(p) WITHIN GROUP (ORDER BY expr)``."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression: str, fraction: float, **extra: Any) -> None:
-        if not 0 <= fraction <= 1:
-            raise ValueError("fraction must be within [0, 1]")
-        super().__init__(expression, fraction=repr(float(fraction)), output_field=DurationField(), **extra)
-
-
 @attrs.frozen
 class LagStats:
     """Lag percentiles of a set of started dispatches (None when none started)."""
@@ -105,34 +91,16 @@ class LagStats:
     max: dt.timedelta | None = None
 
 
-def uses_percentile_cont(queryset: QuerySet[Any]) -> bool:
-    return connections[queryset.db].vendor == "postgresql"
-
-
-def interpolated_percentile(queryset: QuerySet[Dispatch], count: int, fraction: float) -> dt.timedelta | None:
-    """``percentile_cont`` by hand: the two neighbouring lags of an ordered query, interpolated."""
-    if count == 0:
-        return None
-    position = fraction * (count - 1)
-    low = math.floor(position)
-    values = list(queryset.order_by("lag").values_list("lag", flat=True)[low : low + 2])
-    if not values or values[0] is None:
-        return None
-    if len(values) == 1 or values[1] is None or position == low:
-        return values[0]
-    return values[0] + (values[1] - values[0]) * (position - low)
-
-
 def lag_stats(queryset: QuerySet[Dispatch]) -> LagStats:
     """p50, p95 and max of ``lag`` over the queryset's started dispatches."""
     started = queryset.filter(lag__isnull=False)
-    if uses_percentile_cont(started):
+    if has_percentile_cont(started):
         row = started.aggregate(p50=PercentileCont("lag", 0.5), p95=PercentileCont("lag", 0.95), max=Max("lag"))
         return LagStats(row["p50"], row["p95"], row["max"])
     row = started.aggregate(count=Count("id"), max=Max("lag"))
     return LagStats(
-        interpolated_percentile(started, row["count"], 0.5),
-        interpolated_percentile(started, row["count"], 0.95),
+        interpolated_percentile(started, "lag", row["count"], 0.5),
+        interpolated_percentile(started, "lag", row["count"], 0.95),
         row["max"],
     )
 
@@ -304,7 +272,7 @@ def per_task(window_qs: QuerySet[Dispatch], now: dt.datetime) -> list[TaskRow]:
     grouped = window_qs.values("task_name").order_by("task_name")
     by_task: dict[str, dict[str, Any]] = {}
     aggregates = window_aggregates()
-    if uses_percentile_cont(window_qs):
+    if has_percentile_cont(window_qs):
         aggregates |= {
             "p50": PercentileCont("lag", 0.5, filter=Q(lag__isnull=False)),
             "p95": PercentileCont("lag", 0.95, filter=Q(lag__isnull=False)),
@@ -323,8 +291,8 @@ def per_task(window_qs: QuerySet[Dispatch], now: dt.datetime) -> list[TaskRow]:
         elif row:
             started = window_qs.filter(task_name=name, lag__isnull=False)
             lag = LagStats(
-                interpolated_percentile(started, row["lag_count"], 0.5),
-                interpolated_percentile(started, row["lag_count"], 0.95),
+                interpolated_percentile(started, "lag", row["lag_count"], 0.5),
+                interpolated_percentile(started, "lag", row["lag_count"], 0.95),
                 row["lag_max"],
             )
         else:
