@@ -19,7 +19,9 @@ from typing import Any
 import attrs
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Max, Model, QuerySet
+from django.utils.safestring import SafeString
 
+from taskops.admin.display import ref_line
 from taskops.admin.links import Linker, ObjectLink
 from taskops.admin.objects import python_pk
 from taskops.models import Dispatch, Drift, ObjectRef
@@ -37,6 +39,11 @@ class Judged:
     now: Drift | None
     now_fields: list[str]
 
+    @property
+    def line(self) -> SafeString:
+        """The object on one line, cut by an ellipsis, as the changelist shows it."""
+        return ref_line(self.link)
+
 
 @attrs.frozen
 class ObjectState:
@@ -46,6 +53,11 @@ class ObjectState:
     exists: bool
     last: Dispatch | None
     judged: Judged | None
+
+    @property
+    def line(self) -> SafeString:
+        """The object on one line, cut by an ellipsis, as the changelist shows it."""
+        return ref_line(self.link)
 
     @property
     def when(self) -> dt.datetime | None:

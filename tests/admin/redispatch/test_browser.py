@@ -19,14 +19,17 @@ import pytest
 from celery import states
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
 from playwright.sync_api import Page, expect
 
 from taskops import recording
+from taskops.admin.redispatch import tickets
 from taskops.models import Dispatch, Redispatch, RedispatchTicket
+from tests.admin.layout import layout_problems
 from tests.admin.redispatch.conftest import FORM, IDLE, QUESTIONS
-from tests.admin.test_browser import log_in, snap
+from tests.admin.test_browser import log_in, seed_long_labels, snap
 from tests.conftest import WorkerProcess, start_worker_process
 from tests.polling import wait_for
 from tests.testapp.models import Answer, Book, Question
@@ -234,3 +237,41 @@ def test_a_large_selection_shows_its_progress_until_done(
     assert "being recorded" not in page.content()  # it waited for them
     fan_out = Dispatch.objects.get(task_name="taskops.redispatch.fan_out")
     assert f"fan_out[{fan_out.task_id}] succeeded" in fan_out_worker.log()  # in the background, by a real worker
+
+
+def test_the_pages_hold_up_under_long_labels(page: Page, published: list[Any]) -> None:
+    made = seed_long_labels()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page)
+    found: dict[str, list[str]] = {}
+
+    operator = User.objects.get(username="operator")
+    token = tickets.keep_selection(operator, Question.objects.filter(pk__in=[made.unbroken.pk, made.wordy.pk]))
+    page.goto(f"{FORM}?selection={token}&task={review_question.name}")
+    page.fill("#id_arg-review-reviewer", "ada")
+    page.fill("#id_arg-review-due", dt.date.today().isoformat())
+    page.fill("#id_arg-copies", "1")
+    page.fill("#id_queue", IDLE)
+    page.fill("#id_reason", made.wordy.title)
+    page.click("input[name=_preview]")
+    expect(page.locator(".taskops-preview-object")).to_have_count(2)
+    found["form and preview"] = layout_problems(page)
+    snap(page, "redispatch-long-labels-preview", full_page=True)
+
+    page.goto("/admin/taskops/dispatch/")
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "redispatch_selected")
+    page.click("button[name=index]")
+    expect(page.locator(".taskops-replay-row")).to_have_count(Dispatch.objects.count())
+    found["confirmation"] = layout_problems(page)
+    snap(page, "redispatch-long-labels-confirmation", full_page=True)
+    page.fill("#id_reason", made.wordy.title)
+    page.fill("#id_queue", IDLE)
+    page.click("input[value='Yes, re-dispatch']")
+
+    page.wait_for_url(re.compile(r"/admin/taskops/redispatch/\d+/change/"))
+    expect(page.locator("#taskops-progress")).to_have_attribute("data-settled", "true")
+    found["progress"] = layout_problems(page)
+    snap(page, "redispatch-long-labels-progress", full_page=True)
+
+    assert not any(found.values()), "\n".join(f"{name}: {problem}" for name in found for problem in found[name])
