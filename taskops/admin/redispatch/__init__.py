@@ -15,15 +15,15 @@ draft and submits it; nothing here publishes on its own. Modules:
   (``admin:taskops_dispatch_redispatch``);
 - ``replay``: the Dispatch changelist's "Re-dispatch selected" action;
 - ``actions``: "Run a task for the selected objects" on every changelist
-  (``admin.site.add_action``; leave a model out by popping
-  ``RUN_TASK_ACTION`` in its ``get_actions``);
+  (``admin.site.add_action``; leave a model out with the ``WithoutRunTask``
+  mixin, or by popping ``RUN_TASK_ACTION`` in its ``get_actions``);
 - ``audit``: ``RedispatchAdmin``, each re-dispatch's page and progress;
 - ``filters``: the Dispatch changelist's "operator dispatches".
 """
 
 from __future__ import annotations
 
-from taskops.admin.redispatch.actions import RUN_TASK_ACTION, run_task_for_selected
+from taskops.admin.redispatch.actions import RUN_TASK_ACTION, WithoutRunTask, run_task_for_selected
 from taskops.admin.redispatch.audit import RedispatchAdmin
 from taskops.admin.redispatch.filters import OperationFilter
 from taskops.admin.redispatch.replay import ReplayAction
@@ -34,4 +34,11 @@ class RedispatchViews(ReplayAction, RedispatchFormViews):
     """What ``DispatchAdmin`` gets for re-dispatch: the form and its URLs, the replay action, the permission."""
 
 
-__all__ = ["RUN_TASK_ACTION", "OperationFilter", "RedispatchAdmin", "RedispatchViews", "run_task_for_selected"]
+__all__ = [
+    "RUN_TASK_ACTION",
+    "OperationFilter",
+    "RedispatchAdmin",
+    "RedispatchViews",
+    "WithoutRunTask",
+    "run_task_for_selected",
+]

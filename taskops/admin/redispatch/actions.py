@@ -12,7 +12,8 @@ Django shows a site-wide action to whoever passes its permission check,
 which can only ask the changelist's own ``ModelAdmin``: so the action is
 listed for users who may view the model, and refuses, with a message, those
 who may not re-dispatch or a model no allowed task takes. To leave a model
-out, pop the action in its ``ModelAdmin.get_actions``; to leave every model
+out, give its ``ModelAdmin`` the ``WithoutRunTask`` mixin (as taskops' own
+admins have) or pop the action in its ``get_actions``; to leave every model
 out, ``admin.site.disable_action(RUN_TASK_ACTION)``.
 
 Cost: a count, then the selection's pks in chunks, one insert.
@@ -20,7 +21,7 @@ Cost: a count, then the selection's pks in chunks, one insert.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -34,6 +35,11 @@ from taskops.admin.redispatch import tickets
 from taskops.admin.redispatch.form import allowed_tasks
 from taskops.conf import taskops_settings
 from taskops.redispatch import policy
+
+if TYPE_CHECKING:
+    ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    ModelAdminBase = admin.ModelAdmin
 
 #: The action's name on the admin site (``admin.site.disable_action(RUN_TASK_ACTION)`` removes it).
 RUN_TASK_ACTION = "taskops_run_task"
@@ -72,6 +78,17 @@ def selection_problem(request: HttpRequest, queryset: QuerySet[Any]) -> str:
             "cap": cap,
         }
     return ""
+
+
+class WithoutRunTask(ModelAdminBase):
+    """A taskops ``ModelAdmin``: its own actions, not "Run a task for the selected objects" (no task's objects)."""
+
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """The admin's actions but ``RUN_TASK_ACTION``; ``action_location``: Django 6.1's, passed on when given."""
+        where = {} if action_location is None else {"action_location": action_location}
+        actions: dict[str, Any] = super().get_actions(request, **where)
+        actions.pop(RUN_TASK_ACTION, None)
+        return actions
 
 
 admin.site.add_action(run_task_for_selected, RUN_TASK_ACTION)

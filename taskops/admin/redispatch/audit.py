@@ -34,7 +34,7 @@ from taskops.admin.arguments import ArgumentPrinter
 from taskops.admin.display import moment_html
 from taskops.admin.links import Linker
 from taskops.admin.pages import AdminPages
-from taskops.admin.redispatch.actions import RUN_TASK_ACTION
+from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.admin.redispatch.filters import OperationFilter
 from taskops.admin.redispatch.progress import item_rows, items_page, plan_summary, progress_of
 from taskops.models import Redispatch
@@ -57,7 +57,7 @@ def outcome_badge(redispatch: Redispatch) -> SafeString:
 
 
 @admin.register(Redispatch)
-class RedispatchAdmin(AdminPages):
+class RedispatchAdmin(WithoutRunTask, AdminPages):
     """Browse re-dispatches; follow one's progress; resume a stopped one; never edit."""
 
     list_display = ["when", "operator", "task", "kind", "counts", "outcome_badge"]
@@ -91,11 +91,6 @@ class RedispatchAdmin(AdminPages):
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_view_permission(request, obj) or policy.may_redispatch(request.user)
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop(RUN_TASK_ACTION, None)
-        return actions
 
     # --- the list ---
 

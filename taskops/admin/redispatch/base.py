@@ -18,12 +18,12 @@ from django.utils.translation import ngettext
 
 from taskops.admin.columns import DispatchChangelistAdmin
 from taskops.admin.pages import AdminPages
-from taskops.admin.redispatch.actions import RUN_TASK_ACTION
+from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.models import Redispatch
 from taskops.redispatch import policy
 
 
-class RedispatchAdminBase(AdminPages, DispatchChangelistAdmin):
+class RedispatchAdminBase(WithoutRunTask, AdminPages, DispatchChangelistAdmin):
     """The permission of the re-dispatch pages and actions, and where they lead."""
 
     #: Objects previewed on the form, and dispatches shown on the replay's confirmation, before "and N more".
@@ -38,12 +38,6 @@ class RedispatchAdminBase(AdminPages, DispatchChangelistAdmin):
         self.check_view_permission(request)
         if not policy.may_redispatch(request.user):
             raise PermissionDenied
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        """The admin site's actions but "Run a task for the selected objects": dispatches are no task's objects."""
-        actions = super().get_actions(request)
-        actions.pop(RUN_TASK_ACTION, None)
-        return actions
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """The changelist, with a link to the form for users who may re-dispatch."""

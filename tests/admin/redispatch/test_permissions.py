@@ -49,13 +49,14 @@ def is_login(response: Any) -> bool:
     return bool(response.status_code == 302 and response["Location"].startswith(reverse("admin:login")))
 
 
-#: What each role gets from the form (GET), its preview (POST), and its search.
-FORM_EXPECTED = {
-    "staff": (403, 403, 403),
-    "viewer": (403, 403, 403),
-    "blind": (200, 200, 403),
-    "operator": (200, 200, 200),
-    "superuser": (200, 200, 200),
+#: What each role gets from the form (GET), its preview (POST) and its search; and from a re-dispatch's page,
+#: its htmx poll and "Resume".
+EXPECTED: dict[str, dict[str, tuple[int, int, int]]] = {
+    "staff": {"form": (403, 403, 403), "progress": (403, 403, 403)},
+    "viewer": {"form": (403, 403, 403), "progress": (200, 286, 403)},
+    "blind": {"form": (200, 200, 403), "progress": (200, 286, 302)},
+    "operator": {"form": (200, 200, 200), "progress": (200, 286, 302)},
+    "superuser": {"form": (200, 200, 200), "progress": (200, 286, 302)},
 }
 
 
@@ -74,7 +75,7 @@ def test_the_form_and_its_search(
     if name == "anonymous":
         assert all(is_login(response) for response in responses)
     else:
-        assert [response.status_code for response in responses] == list(FORM_EXPECTED[name])
+        assert [response.status_code for response in responses] == list(EXPECTED[name]["form"])
     if name in ("operator", "superuser"):
         assert "Secret question" in responses[2].json()["results"][0]["text"]
         assert RedispatchTicket.objects.count() == 1  # the preview's
@@ -167,16 +168,6 @@ def redispatch(make_user: Callable[..., User], question: Question, published: li
     return made
 
 
-#: What each role gets from a re-dispatch's page, its htmx poll, and "Resume".
-PROGRESS_EXPECTED = {
-    "staff": (403, 403, 403),
-    "viewer": (200, 286, 403),
-    "blind": (200, 286, 302),
-    "operator": (200, 286, 302),
-    "superuser": (200, 286, 302),
-}
-
-
 @pytest.mark.parametrize("name", ROLES)
 def test_a_redispatch_page_and_resume(
     as_role: Callable[[str], Client], name: str, redispatch: Redispatch, monkeypatch: pytest.MonkeyPatch
@@ -195,7 +186,7 @@ def test_a_redispatch_page_and_resume(
     if name == "anonymous":
         assert all(is_login(response) for response in responses)
         return
-    assert tuple(response.status_code for response in responses) == PROGRESS_EXPECTED[name]
+    assert tuple(response.status_code for response in responses) == EXPECTED[name]["progress"]
     may_resume = name in ("blind", "operator", "superuser")
     if responses[0].status_code == 200:
         assert ('value="Resume"' in responses[0].content.decode()) == may_resume
