@@ -13,7 +13,10 @@ The modules, by page:
 - the dashboard: ``dashboard.queries``, ``dashboard.charts``, ``dashboard.table``,
   ``dashboard.alerts`` (its open alerts);
 - alerts and their rules: ``alerts`` (the ModelAdmins), ``alert_form``, ``alert_display``;
-- on every page: ``display`` (badges, durations), ``links`` (object links),
+- re-dispatch: ``redispatch`` (the generic form, both bulk actions,
+  ``RedispatchAdmin`` and each re-dispatch's progress page);
+- on every page: ``pages`` (permission check, URLs, templates, context of
+  taskops' own views), ``display`` (badges, durations), ``links`` (object links),
   ``visibility`` (who may see what of other models' rows), ``objects`` (a
   pk as typed, a row's inheritance chain), ``params`` (URL parameters no
   column can hold are a 400).

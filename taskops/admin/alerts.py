@@ -34,6 +34,7 @@ from taskops.admin.alert_form import AlertRuleForm
 from taskops.admin.display import dotted_name, format_duration, moment_html
 from taskops.admin.links import Linker
 from taskops.admin.params import CheckedChangelist
+from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.alerts import acknowledge as acknowledge_alert
 from taskops.models import Alert, AlertRule, Channel
 
@@ -54,7 +55,7 @@ def acknowledged_message() -> list[dict[str, Any]]:
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(CheckedChangelist, RuleAdminBase):
+class AlertRuleAdmin(WithoutRunTask, CheckedChangelist, RuleAdminBase):
     """Rules: a condition on matching tasks and where to tell it; validated field by field by the model."""
 
     form = AlertRuleForm
@@ -105,7 +106,7 @@ class AlertRuleAdmin(CheckedChangelist, RuleAdminBase):
 
 
 @admin.register(Alert)
-class AlertAdmin(CheckedChangelist, AlertAdminBase):
+class AlertAdmin(WithoutRunTask, CheckedChangelist, AlertAdminBase):
     """Alerts, read-only; acknowledged by an action (change permission), each acknowledgement logged."""
 
     list_display = [

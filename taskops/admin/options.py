@@ -4,8 +4,8 @@ Read-only (rows are written by the recorder) and built to stay fast on
 millions of rows: no full ``COUNT(*)`` (``EstimatedCountPaginator``), filters
 with static choices, refs prefetched in one query per page.
 
-Its pages follow the admin's own pattern, so a project overrides them the
-way it overrides Django's: custom views are prepended to ``get_urls()``,
+Its pages follow the admin's own pattern (``pages.AdminPages``), so a project
+overrides them the way it overrides Django's: custom views are prepended to ``get_urls()``,
 wrapped in ``admin_site.admin_view``, and start with a permission check;
 their context is ``admin_site.each_context``, then an overridable
 ``get_*_context`` method, then ``extra_context`` (merged last); their
@@ -29,11 +29,10 @@ from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import BadRequest
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
 from taskops.admin import detail, history
@@ -44,12 +43,13 @@ from taskops.admin.display import format_duration
 from taskops.admin.filters import DriftFilter, LagBandFilter, QueueFilter, TaskNameFilter
 from taskops.admin.objects import content_type_for_id, python_pk
 from taskops.admin.paginator import EstimatedCountPaginator
-from taskops.admin.params import check_query_string, reject_unstorable
+from taskops.admin.params import reject_unstorable
+from taskops.admin.redispatch import OperationFilter, RedispatchViews
 from taskops.models import Dispatch
 
 
 @admin.register(Dispatch)
-class DispatchAdmin(DispatchChangelistAdmin):
+class DispatchAdmin(RedispatchViews, DispatchChangelistAdmin):
     """Browse dispatches; see their arguments, refs, drift and result; no editing."""
 
     list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker_display"]
@@ -62,6 +62,7 @@ class DispatchAdmin(DispatchChangelistAdmin):
         QueueFilter,
         "in_transaction",
         ("enqueued_at", admin.DateFieldListFilter),
+        OperationFilter,
     ]
     list_select_related = ["dispatched_by"]
     list_per_page = 50
@@ -99,15 +100,6 @@ class DispatchAdmin(DispatchChangelistAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def check_view_permission(self, request: HttpRequest) -> None:
-        """Every taskops view starts here: ``view_dispatch`` (or change) or 403; then, as Django's views
-        do, the request says which admin site it is on (``{% url %}`` reverses within it); then a query
-        string no text column can hold is a 400."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        request.current_app = self.admin_site.name
-        check_query_string(request)
-
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Dispatch | None:
         """Django's, but an id no dispatch can have (``abc``, NUL, out of range) is a 400 after the permission
         check, where Django would redirect as for a deleted row (detail, history and delete pages)."""
@@ -115,31 +107,6 @@ class DispatchAdmin(DispatchChangelistAdmin):
             self.check_view_permission(request)
             raise BadRequest(_("“%(id)s” is not a dispatch id.") % {"id": object_id[:100]})
         return super().get_object(request, object_id, from_field)
-
-    # --- shared by every page ---
-
-    def url(self, name: str, *args: Any) -> str:
-        """The URL of one of this admin's views (``changelist``, ``dashboard``, ...) on this admin site."""
-        info = self.opts.app_label, self.opts.model_name
-        return reverse("{}:{}_{}_{}".format(self.admin_site.name, *info, name), args=args)
-
-    def get_template_names(self, template: str | None, name: str) -> list[str]:
-        """``template`` when set, else Django's fallback list for ``name``: this model's, this app's, the admin's."""
-        if template:
-            return [template]
-        app_label, model_name = self.opts.app_label, self.opts.model_name
-        return [f"admin/{app_label}/{model_name}/{name}", f"admin/{app_label}/{name}", f"admin/{name}"]
-
-    def render_page(
-        self,
-        request: HttpRequest,
-        templates: list[str],
-        context: dict[str, Any],
-        extra_context: dict[str, Any] | None,
-    ) -> TemplateResponse:
-        """One of this admin's own pages: the site's context, the page's, then ``extra_context``."""
-        context = {**self.admin_site.each_context(request), "opts": self.opts, **context, **(extra_context or {})}
-        return TemplateResponse(request, templates, context)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().changelist_view(request, {"dashboard_url": self.url("dashboard"), **(extra_context or {})})
@@ -171,6 +138,7 @@ class DispatchAdmin(DispatchChangelistAdmin):
         return {
             "dispatch": obj,
             "dispatched_by_html": self.operator_html(obj, linker),
+            "operation_html": linker.instance_link(obj.operation).name_html() if obj.operation is not None else "",
             "args_html": printer.render_stored(obj.args),
             "kwargs_html": printer.render_stored(obj.kwargs),
             "ref_rows": detail.ref_rows(refs, linker),

@@ -2,6 +2,7 @@
 
 - :mod:`~taskops.models.dispatch`: ``Dispatch`` and ``ObjectRef``, and the value types (state, drift, policies);
 - :mod:`~taskops.models.redispatch`: ``Redispatch`` and ``RedispatchItem``, the audit of operator actions;
+  ``RedispatchTicket``, what the admin keeps between an operator's steps;
 - :mod:`~taskops.models.alerts`: ``AlertRule`` and ``Alert``.
 """
 
@@ -18,7 +19,7 @@ from taskops.models.dispatch import (
     StalePolicy,
     State,
 )
-from taskops.models.redispatch import Redispatch, RedispatchItem
+from taskops.models.redispatch import Redispatch, RedispatchItem, RedispatchTicket
 
 __all__ = [
     "FINISHED_STATES",
@@ -32,6 +33,7 @@ __all__ = [
     "ObjectRef",
     "Redispatch",
     "RedispatchItem",
+    "RedispatchTicket",
     "Source",
     "StalePolicy",
     "State",

@@ -85,3 +85,36 @@ class RedispatchItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.redispatch_id}/{self.position}"
+
+
+class RedispatchTicket(models.Model):
+    """What an operator chose in the admin, kept on the server until it is used (never in a URL).
+
+    A selection made on a model's changelist (up to ``REDISPATCH_MAX_CALLS``
+    pks) on its way to the generic form, or a checked re-dispatch waiting for
+    its confirmation. A confirmation is used once: the publish deletes it in
+    one statement, so a second submit (a double click, a replayed request)
+    finds nothing to confirm and publishes nothing.
+    """
+
+    class Purpose(models.TextChoices):
+        SELECTION = "selection", _("Selection")
+        CONFIRMATION = "confirmation", _("Confirmation")
+
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
+    purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    #: A selection's model label (``app_label.modelname``).
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    #: A selection: ``{"pks": [...]}``; a confirmation: what was confirmed (the checked form's data).
+    data = models.JSONField(_("data"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("re-dispatch ticket")
+        verbose_name_plural = _("re-dispatch tickets")
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.token[:8]}"

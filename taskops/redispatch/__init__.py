@@ -39,9 +39,18 @@ def submit(draft: Draft) -> Redispatch:
     return publish_pending(redispatch)
 
 
-def resume(redispatch: Redispatch) -> None:
-    """Publish, in the background, what a stopped re-dispatch left unpublished."""
+def resume(redispatch: Redispatch) -> bool:
+    """Publish, in the background, what a stopped re-dispatch left unpublished.
+
+    Only a stopped one (``FAILED``) is resumed, and only once: it is queued again
+    in one UPDATE, so two operators (or a double click) start one fan-out, not two.
+    Returns whether this call resumed it.
+    """
+    stopped = Redispatch.objects.filter(pk=redispatch.pk, outcome=Redispatch.Outcome.FAILED)
+    if not stopped.update(outcome=Redispatch.Outcome.QUEUED):
+        return False
     start_fan_out(redispatch)
+    return True
 
 
 def start_fan_out(redispatch: Redispatch) -> None:

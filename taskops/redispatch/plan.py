@@ -45,6 +45,7 @@ class Skip(models.TextChoices):
     TASK_NOT_ALLOWED = "task not allowed", _("the task may not be re-dispatched")
     REDACTED = "redacted", _("the publisher redacted the arguments")
     OBJECTS_GONE = "objects gone", _("referenced objects no longer exist")
+    ARGUMENTS_UNFIT = "arguments unfit", _("the stored arguments no longer fit the task's signature")
 
 
 def skip_for_task(name: str) -> Skip | None:
@@ -252,7 +253,7 @@ def _object_targets(
         return (lambda: (str(json_pk(pk)) for pk in ordered.iterator(chunk_size=EXISTENCE_CHUNK))), ordered.count()
     field = model._meta.pk
     assert field is not None
-    wanted: list[Any] = []
+    wanted: dict[Any, None] = {}  # in order, each once (a selection holds up to REDISPATCH_MAX_CALLS pks)
     for raw in pks or ():
         try:
             value = field.to_python(raw)
@@ -260,9 +261,8 @@ def _object_targets(
         except (ValidationError, TypeError, ValueError):
             problems.add("objects", f"{str(raw)[:80]!r} is not a valid pk for {model._meta.label_lower}.")
             continue
-        if value not in wanted:
-            wanted.append(value)
-    missing = _missing(model, wanted)
+        wanted[value] = None
+    missing = _missing(model, list(wanted))
     if missing:
         named = ", ".join(map(str, missing[:NAMED_MISSING])) + (
             f" and {len(missing) - NAMED_MISSING} more" if len(missing) > NAMED_MISSING else ""

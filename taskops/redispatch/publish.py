@@ -28,6 +28,7 @@ from taskops.conf import taskops_settings
 from taskops.models import Dispatch, Redispatch, RedispatchItem
 from taskops.recording.records import OPERATOR_HEADER
 from taskops.redispatch.plan import Draft, Options, Skip, is_redacted, skip_for_task
+from taskops.redispatch.signature import binding_problem
 from taskops.wire import ModelRef, collect_refs, loads, resolve_refs, substitute
 
 #: Names task ids of re-dispatched calls (uuid5 of the re-dispatch and the position).
@@ -196,12 +197,13 @@ def replay_calls(items: list[RedispatchItem]) -> Iterator[Call]:
         if gone:
             yield f"{Skip.OBJECTS_GONE}: {', '.join(gone[:5])}"
             continue
-        yield (
-            current_app.tasks[dispatch.task_name],
-            tuple(substitute(args, rows, root="args")),
-            substitute(kwargs, rows, root="kwargs"),
-            dispatch.pk,
-        )
+        task = current_app.tasks[dispatch.task_name]
+        call_args, call_kwargs = tuple(substitute(args, rows, root="args")), substitute(kwargs, rows, root="kwargs")
+        unfit = binding_problem(task, call_args, call_kwargs)  # the task changed since: Celery would refuse it
+        if unfit:
+            yield f"{Skip.ARGUMENTS_UNFIT}: {unfit}"
+            continue
+        yield task, call_args, call_kwargs, dispatch.pk
 
 
 def skipped_by_note(redispatch: Redispatch) -> dict[str, int]:

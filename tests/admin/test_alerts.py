@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from taskops.alerts import evaluate
 from taskops.alerts.journal import entry
-from taskops.models import Alert, Channel, Condition, Dispatch, Drift, State
+from taskops.models import Alert, AlertRule, Channel, Condition, Dispatch, Drift, State
 from tests.admin.alerting import TASK, make_alert, make_rule, staff
 from tests.admin.helpers import result_task_ids
 from tests.admin.test_hostile_input import HOSTILE, query
@@ -292,3 +292,13 @@ def test_hostile_input_is_a_400_or_finds_nothing(admin_client: Client, url: str,
         assert response.status_code == 400
     elif response.status_code == 200 and param != "o":
         assert "ordinary" not in response.content.decode()
+
+
+def test_alert_pages_do_not_offer_run_a_task(admin_client: Client) -> None:
+    rule = AlertRule.objects.create(name="r", task_pattern="*", condition=Condition.ANY_MISSING)
+    now = timezone.now()
+    Alert.objects.create(rule=rule, subject="t", first_seen=now, last_seen=now)
+    for url in (reverse("admin:taskops_alert_changelist"), reverse("admin:taskops_alertrule_changelist")):
+        html = admin_client.get(url).content.decode()
+        assert 'name="action"' in html  # the actions are there
+        assert "taskops_run_task" not in html

@@ -16,6 +16,7 @@ from taskops.redispatch import Options, for_objects, replay, submit
 from taskops.redispatch import publish as publish_module
 from taskops.redispatch.publish import publish_pending, save, task_id_for
 from taskops.wire import HEADER
+from tests.factories import make_dispatch
 from tests.redispatch.conftest import IDLE
 from tests.testapp.models import Book
 from tests.testapp.tasks import add, count_books, touch_book
@@ -101,6 +102,21 @@ def test_replay_publishes_the_exact_arguments_again(operator: User, published: l
     assert (again.args, again.kwargs) == (original.args, original.kwargs)
     assert (again.redispatch_of_id, again.dispatched_by_id) == (original.pk, operator.pk)
     assert redispatch.items.get(state=RedispatchItem.State.SKIPPED).note == "task not allowed"
+
+
+def test_a_replay_whose_arguments_no_longer_fit_is_skipped(operator: User, published: list[dict[str, Any]]) -> None:
+    fits = make_dispatch(Book.objects.create(title="a"), task_name=touch_book.name)
+    unfit = make_dispatch(task_name=touch_book.name, args=[], kwargs={"pages": 3})  # the task changed since
+
+    redispatch = submit(
+        replay(user=operator, dispatches=Dispatch.objects.filter(pk__in=[fits.pk, unfit.pk]), reason="r")
+    )
+
+    assert (redispatch.published, redispatch.skipped, redispatch.outcome) == (1, 1, Redispatch.Outcome.PARTIAL)
+    note = redispatch.items.get(state=RedispatchItem.State.SKIPPED).note
+    assert note.startswith("arguments unfit: ")
+    assert "book" in note
+    assert len(published) == 1
 
 
 def test_a_stopped_publish_resumes_without_a_second_task_id(

@@ -1,4 +1,4 @@
-"""An attrs argument class: what the summarize_thread task is asked to do."""
+"""attrs argument classes: what the summarize_thread and review_question tasks are asked to do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import attrs
 
 import taskops
-from tests.testapp.models import Question
+from tests.testapp.models import Answer, Question
 
 
 @taskops.register
@@ -19,3 +19,14 @@ class ThreadReport:
     requested_at: dt.datetime
     top_n: int = 3
     note: str = ""
+
+
+@taskops.register
+@attrs.frozen
+class ReviewRequest:
+    """A request to review a question: the re-dispatch form asks for each attribute."""
+
+    reviewer: str
+    due: dt.date
+    answer: Answer | None = None
+    urgent: bool = False

@@ -21,7 +21,7 @@ from django.db.models import F, Model
 
 from taskops.celery import Task
 from tests.testapp.models import Answer, Book, Comment, Question
-from tests.testapp.reports import ThreadReport
+from tests.testapp.reports import ReviewRequest, ThreadReport
 
 #: Words that get an answer or comment rejected or flagged.
 BANNED_WORDS = frozenset({"spam", "scam", "viagra"})
@@ -163,3 +163,13 @@ def count_books(books: list[Book], label: str = "") -> int:
 def pair_books(first: Book, second: Book) -> int:
     """Two parameters take a Book: a re-dispatch must say which one the objects go to."""
     return int(first.pk) + int(second.pk)
+
+
+@shared_task(redispatch=True)  # type: ignore[call-overload]  # a taskops Task option
+def review_question(question: Question, review: ReviewRequest, copies: int) -> str:
+    """A model, an attrs object and an int: the generic form's whole range. Leaves its trace in the summary."""
+    note = f"{copies} review(s) by {review.reviewer}, due {review.due.isoformat()}"
+    if review.answer is not None:
+        note += f", on answer {review.answer.pk}"
+    Question.objects.filter(pk=question.pk).update(summary=note)
+    return note

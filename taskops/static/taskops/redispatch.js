@@ -1,0 +1,18 @@
+/* taskops re-dispatch form: choosing a task (or the parameter, or the
+   model) re-renders the form for it. The "Choose" button does that without
+   JavaScript; this clicks it when such a select changes. Plain script, no
+   build step. */
+(function () {
+  "use strict";
+
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-taskops-shapes")) {
+      return;
+    }
+    var button = select.form ? select.form.querySelector("[data-taskops-choose]") : null;
+    if (button) {
+      button.click();
+    }
+  });
+})();
