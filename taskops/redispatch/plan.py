@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from taskops.conf import taskops_settings
 from taskops.models import Dispatch, ObjectRef, Redispatch
+from taskops.recording.records import find_instances
 from taskops.redispatch import policy
 from taskops.redispatch.signature import Kind, binding_problem, object_parameters
 from taskops.wire import RefPlaceholder, dumps, json_pk
@@ -209,6 +210,7 @@ def for_objects(
         why = binding_problem(task, (), {**kwargs, param.name: [sample] if param.kind is Kind.MODELS else sample})
         if why:
             problems.add("kwargs", f"The arguments do not fit {task_name}: {why}.")
+    check_argument_models(kwargs, user, problems)
     targets, count = _object_targets(model, pks, queryset, problems)
     check_count(problems, "objects", count, "object")
     problems.raise_any()
@@ -222,6 +224,16 @@ def for_objects(
 
         return Draft(Redispatch.Kind.OBJECTS, user, reason, task.name, plan, options, 1, one_list)
     return Draft(Redispatch.Kind.OBJECTS, user, reason, task.name, plan, options, count, targets)
+
+
+def check_argument_models(kwargs: dict[str, Any], user: Any, problems: Problems) -> None:
+    """The other arguments' objects (instances, or references from JSON) obey the same rules as the
+    selected ones: their models may travel and the user may view them."""
+    found: list[tuple[str, Any]] = []
+    find_instances(kwargs, "kwargs", found)
+    labels = {item.ref.label if isinstance(item, RefPlaceholder) else item._meta.label_lower for _, item in found}
+    for label in sorted(labels):
+        find_model(label, user, problems, field="kwargs")
 
 
 def _object_parameter(task: Any, model: type[Model], name: str | None, problems: Problems) -> Any:

@@ -18,7 +18,7 @@ from django.db import connection
 from taskops import recording
 from taskops.models import Dispatch, Redispatch
 from tests.redispatch.conftest import IDLE
-from tests.testapp.models import Book
+from tests.testapp.models import Book, Country
 from tests.testapp.tasks import touch_book
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -152,3 +152,17 @@ def test_a_refusal_exits_non_zero() -> None:
     )
     assert result.returncode != 0
     assert "refused: no user 'nobody'" in result.stderr
+
+
+def test_objects_in_the_other_arguments_need_view_permission(
+    make_user: Callable[..., User], published: list[dict[str, Any]]
+) -> None:
+    """A reference to another model in --kwargs-json is held to the same rules as the selected objects."""
+    make_user("who", "taskops.redispatch_dispatch", "testapp.view_book")
+    book = Book.objects.create(title="a")
+    country = Country.objects.create(code="FR", name="France")
+    reference = '{"note": {"__type__": "taskops.model", "__value__": {"model": "testapp.country", "pk": "FR"}}}'
+    with pytest.raises(CommandError, match="kwargs: You may not view countr"):
+        run(*for_books(book, user="who", kwargs_json=reference))
+    assert published == []
+    assert country.pk == "FR"
