@@ -115,7 +115,11 @@ def test_a_missing_row_opens_its_alert_when_the_task_starts(worker: WorkerProces
     result = read_body.apply_async((question,), countdown=1)
     question.delete()
 
-    alert = wait_for(lambda: Alert.objects.filter(rule=rule).first(), what="the worker to open the alert at start")
+    def told() -> Alert | None:
+        # The worker opens the alert, then tells its channels: wait for both.
+        return next((alert for alert in Alert.objects.filter(rule=rule) if alert.notifications), None)
+
+    alert = wait_for(told, what="the worker to open the alert at start and tell it")
 
     assert alert.subject == read_body.name
     assert alert.status == Alert.Status.OPEN
