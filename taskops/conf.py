@@ -73,6 +73,12 @@ SETTINGS: dict[str, Setting] = {
     "MAX_DEPTH": Setting(32, "a positive int", _positive_int, "Nesting depth a message may have."),
     "MAX_NODES": Setting(100_000, "a positive int", _positive_int, "JSON values a message may hold."),
     "MAX_REFS": Setting(10_000, "a positive int", _positive_int, "Model references a message may hold."),
+    "MAX_BYTES": Setting(
+        16 * 1024 * 1024,
+        "a positive int",
+        _positive_int,
+        "Bytes a message body may hold; a larger one is refused before it is parsed.",
+    ),
     "CELERY_APP": Setting(
         None,
         "None or a dotted path to a Celery app",

@@ -35,7 +35,7 @@ from taskops.wire.envelopes import (
     RefPlaceholder,
 )
 from taskops.wire.errors import CodecError, short
-from taskops.wire.limits import Limits, current_limits, installed_model, within_limits
+from taskops.wire.limits import Limits, current_limits, installed_model, too_long, within_limits
 from taskops.wire.refs import ModelRef, json_pk
 from taskops.wire.registry import attrs_registry
 from taskops.wire.walk import collect_refs
@@ -203,10 +203,13 @@ def loads(payload: str | bytes | bytearray | memoryview) -> Any:
 
     Raises only when ``payload`` is not JSON text at all.
     """
-    if isinstance(payload, memoryview):
-        payload = payload.tobytes()
-    text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+    if isinstance(payload, memoryview | bytearray):
+        payload = bytes(payload)
     limits = current_limits()
+    refused = too_long(payload, limits)
+    if refused is not None:
+        return json.loads(refused, object_hook=_Decoder(limits).hook)
+    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     return json.loads(within_limits(text, limits), object_hook=_Decoder(limits).hook)
 
 

@@ -39,6 +39,8 @@ class Limits:
     max_depth: int
     max_nodes: int
     max_refs: int
+    #: Length of a body (bytes, or characters of text) over which it is refused unparsed.
+    max_bytes: int
     #: Lower-case model labels that may travel; None allows every installed model.
     allowed_models: frozenset[str] | None
 
@@ -49,6 +51,7 @@ class Limits:
             taskops_settings.MAX_DEPTH,
             taskops_settings.MAX_NODES,
             taskops_settings.MAX_REFS,
+            taskops_settings.MAX_BYTES,
             None if allowed is None else frozenset(str(label).lower() for label in allowed),
         )
 
@@ -87,7 +90,9 @@ def measure(text: str, limits: Limits) -> tuple[bool, int]:
     # too short to hold too many values (each value takes at least two characters).
     if openings <= limits.max_depth and (len(text) + 1) // 2 <= limits.max_nodes:
         return False, 0
-    skeleton = "".join(_BARE_STRING.sub("0", _ESCAPE.sub("", text)).split())
+    # Whitespace goes by a regex, not str.split(): a split of a large body makes
+    # one string object per token (an 89 MB body: over 900 MB).
+    skeleton = _WHITESPACE.sub("", _BARE_STRING.sub("0", _ESCAPE.sub("", text)))
     # Values: the root, one per comma, one more per non-empty container.
     nonempty = skeleton.count("[") + skeleton.count("{") - skeleton.count("[]") - skeleton.count("{}")
     nodes = 1 + skeleton.count(",") + nonempty
@@ -152,10 +157,24 @@ def within_limits(text: str, limits: Limits) -> str:
 EXACT_CUT_BRACKETS = 20_000
 
 
+def too_long(payload: str | bytes, limits: Limits) -> str | None:
+    """The stand-in for a body over ``MAX_BYTES``, or None: a length check, before any decoding or scan.
+
+    What a larger body costs is then only the copies the transport made of it.
+    """
+    if len(payload) <= limits.max_bytes:
+        return None
+    head = payload[:64].decode("utf-8", "ignore") if isinstance(payload, bytes) else payload[:64]
+    return stand_in(head, f"a body of {len(payload)} bytes, more than {limits.max_bytes} (TASKOPS['MAX_BYTES'])")
+
+
 def stand_in(text: str, error: str) -> str:
-    """A body replaced whole by an invalid marker: the task runs and fails with ``error``."""
+    """A body replaced whole by an invalid marker: the task runs and fails with ``error``.
+
+    Only the start of ``text`` is read (is it a list?).
+    """
     marker = envelope(INVALID, error)
-    if text.lstrip().startswith("["):
+    if text[:64].lstrip().startswith("["):
         # Keep the shape of a task message body, [args, kwargs, embed], so that
         # the worker runs the task and the task fails with this error.
         return json.dumps([[marker], {}, {}])

@@ -323,6 +323,23 @@ def test_too_many_values_fail_the_task_keeping_the_message_shape() -> None:
     )
 
 
+@override_settings(TASKOPS={"MAX_BYTES": 1000})
+def test_a_body_over_max_bytes_is_refused_unparsed() -> None:
+    text = json.dumps([["x" * 2000], {}, {}])
+    # Not even JSON: a body that long is never scanned nor parsed.
+    broken = ("[" + "9," * 1000).encode()
+    an_object = json.dumps({"a": "x" * 2000})
+
+    def refused(length: int) -> Invalid:
+        return Invalid(f"a body of {length} bytes, more than 1000 (TASKOPS['MAX_BYTES'])")
+
+    assert codec.loads(text) == [[refused(len(text))], {}, {}]
+    assert codec.loads(broken) == [[refused(len(broken))], {}, {}]
+    assert codec.loads(memoryview(text.encode())) == [[refused(len(text))], {}, {}]
+    assert codec.loads(an_object) == refused(len(an_object))
+    assert codec.loads(json.dumps([["x" * 900], {}, {}]))[0] == ["x" * 900]
+
+
 @override_settings(TASKOPS={"MAX_NODES": 10})
 def test_value_count_ignores_brackets_and_commas_inside_strings() -> None:
     text = json.dumps([["[,],{,}" * 50, [], {}], {}, {}])
