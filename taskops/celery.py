@@ -29,7 +29,7 @@ from taskops.models import Drift, MissingPolicy, StalePolicy, State
 from taskops.recording import prepare_arguments, record_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
-from taskops.staleness import StaleObjectError, StartVerdict, judge_start
+from taskops.staleness import StaleObjectError, StartVerdict, judge_start, with_recorded_refs
 from taskops.wire import (
     CodecError,
     MissingObjectError,
@@ -162,6 +162,8 @@ class Task(BaseTask):
         """
         request = self.request
         header = TaskopsHeader.from_request(request)
+        if header is not None and request.id:
+            header = with_recorded_refs(header, request.id)
         started_at = attempt_started_at(request.id)
         eta = _eta(request)
         try:

@@ -73,6 +73,12 @@ SETTINGS: dict[str, Setting] = {
     "MAX_DEPTH": Setting(32, "a positive int", _positive_int, "Nesting depth a message may have."),
     "MAX_NODES": Setting(100_000, "a positive int", _positive_int, "JSON values a message may hold."),
     "MAX_REFS": Setting(10_000, "a positive int", _positive_int, "Model references a message may hold."),
+    "HEADER_BYTES": Setting(
+        32 * 1024,
+        "a positive int up to 100000",
+        lambda v: _positive_int(v) and v <= 100_000,
+        "Bytes the refs may take in a message's taskops header; more are read from the publisher's record.",
+    ),
     "MAX_BYTES": Setting(
         16 * 1024 * 1024,
         "a positive int",

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connections, router, transaction
 
+from taskops.conf import taskops_settings
 from taskops.models import Dispatch
 from taskops.recording.background import hand_over
 from taskops.recording.guard import enabled, guarded
@@ -67,7 +68,7 @@ def on_before_task_publish(
             record = build_record(body, headers, exchange, routing_key)
         except CodecError:
             return  # the encoder raises the same error at the call: nothing will be published
-        headers[HEADER] = record.header().to_message()
+        headers[HEADER] = record.header().to_message(taskops_settings.HEADER_BYTES)
         submit(record)
 
 

@@ -2,7 +2,8 @@
 
 - :mod:`~taskops.staleness.snapshot`: per-field digests of an instance, from memory;
 - :mod:`~taskops.staleness.judge`: lag and drift of one attempt (a pure function);
-- :mod:`~taskops.staleness.pending`: queued dispatches judged against the database now.
+- :mod:`~taskops.staleness.pending`: queued dispatches judged against the database now;
+- :mod:`~taskops.staleness.spilled`: refs left out of a header over budget, read from the record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from taskops.staleness.judge import (
     worst,
 )
 from taskops.staleness.pending import PendingVerdict, judge_pending
+from taskops.staleness.spilled import with_recorded_refs
 
 __all__ = [
     "DRIFT_ORDER",
@@ -27,5 +29,6 @@ __all__ = [
     "compare",
     "judge_pending",
     "judge_start",
+    "with_recorded_refs",
     "worst",
 ]

@@ -6,14 +6,19 @@ Version 1 on the wire::
 
     {"v": 1, "enqueued_at": "<ISO 8601>", "tx": <bool>,
      "refs": [[<label>, <pk>, <argument path>, {<field>: <digest>}], ...],
-     "kid": "<key id>", "redacted": true}
+     "kid": "<key id>", "redacted": true, "spilled": <count>}
 
-``kid`` and ``redacted`` are optional (a reader of version 1 that predates
-them ignores them): ``kid`` names the key the digests were made with (see
-:mod:`taskops.staleness.snapshot`; absent: unkeyed digests, which are never
-compared); ``redacted``, written only when true, says that the publisher hid
-the arguments (Celery's ``argsrepr``/``kwargsrepr``), so that a worker that
-records the dispatch stores them no more than the publisher did.
+``kid``, ``redacted`` and ``spilled`` are optional (a reader of version 1
+that predates them ignores them): ``kid`` names the key the digests were
+made with (see :mod:`taskops.staleness.snapshot`; absent: unkeyed digests,
+which are never compared); ``redacted``, written only when true, says that
+the publisher hid the arguments (Celery's ``argsrepr``/``kwargsrepr``), so
+that a worker that records the dispatch stores them no more than the
+publisher did; ``spilled``, written only when the refs would take more than
+the header's budget (``TASKOPS["HEADER_BYTES"]``; a broker caps a message's
+headers, RabbitMQ at one frame, 128 KiB by default), counts the refs left
+out: ``refs`` is then empty and the worker reads them from the publisher's
+record (:mod:`taskops.staleness.spilled`).
 
 Reading never raises: a header of another version, or a field that is not
 what version 1 says, is kept as a problem (``problems``) for the recorder to
@@ -23,6 +28,7 @@ store on the row, and the parts that could be read are used.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import attrs
@@ -71,19 +77,31 @@ class TaskopsHeader:
     digest_key: str = ""
     #: The publisher hid the arguments (``argsrepr``/``kwargsrepr``).
     redacted: bool = False
+    #: Refs left out of the message (over its budget); the publisher's record holds them.
+    spilled: int = 0
 
-    def to_message(self) -> dict[str, Any]:
-        """The header as it goes on the wire (JSON-native values only)."""
+    def to_message(self, budget: int | None = None) -> dict[str, Any]:
+        """The header as it goes on the wire (JSON-native values only).
+
+        With a ``budget`` (bytes), refs that would take more than it are left
+        out whole, and counted in ``spilled``.
+        """
+        refs = [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs]
+        spilled = self.spilled
+        if budget is not None and refs and _wire_length(refs) > budget:
+            refs, spilled = [], spilled + len(refs)
         message: dict[str, Any] = {
             "v": self.version,
             "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
             "tx": self.in_transaction,
-            "refs": [[ref.label, ref.pk, ref.argument, ref.digests] for ref in self.refs],
+            "refs": refs,
         }
         if self.digest_key:
             message["kid"] = self.digest_key
         if self.redacted:
             message["redacted"] = True
+        if spilled:
+            message["spilled"] = spilled
         return message
 
     @classmethod
@@ -120,7 +138,24 @@ class TaskopsHeader:
             problems.append(f"kid {short(key_id)} is not a key id")
             key_id = ""
         redacted = _read_bool(value, "redacted", problems)
-        return cls(enqueued_at, tx, refs, problems=tuple(problems), digest_key=key_id, redacted=redacted)
+        spilled = value.get("spilled", 0)
+        if isinstance(spilled, bool) or not isinstance(spilled, int) or spilled < 0:
+            problems.append(f"spilled {short(spilled)} is not a count")
+            spilled = 0
+        return cls(
+            enqueued_at,
+            tx,
+            refs,
+            problems=tuple(problems),
+            digest_key=key_id,
+            redacted=redacted,
+            spilled=spilled,
+        )
+
+
+def _wire_length(refs: list[list[Any]]) -> int:
+    """About what ``refs`` take in a message's headers (their compact JSON; C-level work)."""
+    return len(json.dumps(refs, separators=(",", ":"), ensure_ascii=False))
 
 
 def _read_bool(value: dict[str, Any], name: str, problems: list[str]) -> bool:
