@@ -17,7 +17,9 @@ every restart. Three guards, cheapest first:
 - :class:`Consumer` (set as ``worker_consumer`` when the worker starts, unless
   the project chose its own) catches what still escapes, for messages that
   never reach a task's strategy (a task name that is not a string): it
-  rejects the message, reports it, and keeps consuming.
+  rejects the message, reports it, and keeps consuming; a body that cannot
+  be decoded at all (not JSON), which Celery logs and acks, it reports too,
+  so that it is recorded as ``REJECTED`` with the decoder's error.
 """
 
 from __future__ import annotations
@@ -133,6 +135,11 @@ class Consumer(CeleryConsumer):
                 return None
 
         return on_task_received
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """Celery logs and acks a body it cannot decode; taskops also reports it, so the task has a row."""
+        super().on_decode_error(message, exc)
+        celery_signals.task_rejected.send(sender=self, message=message, exc=exc)
 
     def refuse(self, message: Any, exc: BaseException) -> None:
         """Log, reject (unless already settled) and report a message nothing could handle."""

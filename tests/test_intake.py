@@ -16,9 +16,11 @@ import pytest
 from django.conf import settings
 
 from taskops.intake import body_problem, message_problem
+from taskops.models import Dispatch, State
 from taskops.wire import loads
 from tests.celery_app import app
 from tests.conftest import WorkerProcess
+from tests.polling import wait_for
 from tests.testapp.tasks import add
 
 ADD = add.name
@@ -79,6 +81,26 @@ def test_hostile_messages_leave_the_worker_consuming(worker: WorkerProcess) -> N
     log = worker.log()
     assert "Unrecoverable error" not in log
     assert log.count("taskops refused a malformed task message") >= 10  # refused with the reason, not crashed on
+    # Each one that names its task id has a row that says it was refused, and why.
+    named = {
+        message_headers["id"]: what
+        for what, _body, message_headers in HOSTILE
+        if isinstance(message_headers.get("id"), str)
+    }
+
+    def rejected() -> dict[str, str]:
+        return dict(
+            Dispatch.objects.filter(task_id__in=named, state=State.REJECTED).values_list("task_id", "exception")
+        )
+
+    try:
+        rows = wait_for(lambda: found if len(found := rejected()) == len(named) else None)
+    except AssertionError:
+        pytest.fail(
+            f"no REJECTED row for: {sorted(what for task_id, what in named.items() if task_id not in rejected())}"
+        )
+    for task_id, exception in rows.items():
+        assert exception.startswith("rejected:"), (named[task_id], exception)
 
 
 #: The ones the taskops strategy refuses itself (the rest: Celery's own checks, the consumer's guard, the decoder).
