@@ -139,3 +139,24 @@ def test_the_decoder_is_linear_on_hostile_text() -> None:
     small = best_time("[" * 40 + '"' + '\\"' * 20_000)
     large = best_time("[" * 40 + '"' + '\\"' * 200_000)
     assert large / small < 40
+
+
+def test_a_task_id_longer_than_its_column_is_recorded_once_by_both_sides(worker: WorkerProcess) -> None:
+    long_id = "y" * 300  # Celery allows it; the column holds 255 (django-celery-results' too: no result is read here)
+
+    add.apply_async((1, 2), task_id=long_id)
+
+    row = wait_for(lambda: Dispatch.objects.filter(task_id=long_id[:255], state=State.SUCCESS).first())
+    assert row.args == "[1, 2]"  # the publisher's record and the worker's writes are one row
+    assert Dispatch.objects.filter(task_id__startswith="yyy").count() == 1
+
+
+def test_a_header_ref_to_a_model_that_is_not_installed_is_a_note_not_a_ref(worker: WorkerProcess) -> None:
+    header = {"v": 1, "enqueued_at": "2026-01-01T00:00:00+00:00", "tx": False, "refs": [["nope.gone", 1, "a", {}]]}
+    message_headers = headers(taskops=header)
+
+    publish_raw("[[2, 3], {}, {}]", message_headers)
+
+    row = wait_for(lambda: Dispatch.objects.filter(task_id=message_headers["id"], state=State.SUCCESS).first())
+    assert "refs[0]: model 'nope.gone' is not installed" in row.notes
+    assert not row.refs.exists()

@@ -46,6 +46,13 @@ MAX_WALK_DEPTH = 32
 REPR_CHARS = 200
 
 Row = dict[str, Any]
+#: Characters of a name or id kept (the ``Dispatch`` text columns hold 255).
+NAME_CHARS = 255
+
+
+def clipped(value: Any) -> str:
+    """A name or id from the message as the column holds it (Celery allows longer; both sides clip alike)."""
+    return str(value or "")[:NAME_CHARS]
 
 
 @attrs.define
@@ -65,7 +72,7 @@ class RefRecord:
 class DispatchRecord:
     """What the publisher knows about one message, before any row is written."""
 
-    task_id: str
+    task_id: str = attrs.field(converter=clipped)
     task_name: str
     #: The encoded arguments, or the publisher's reprs when ``redacted``.
     args: str
@@ -96,19 +103,19 @@ class DispatchRecord:
         """The ``Dispatch`` columns the publisher writes (every other one takes its default)."""
         return {
             "task_id": self.task_id,
-            "task_name": self.task_name,
+            "task_name": clipped(self.task_name),
             "args": self.args,
             "kwargs": self.kwargs,
             "redacted": self.redacted,
-            "queue": self.queue,
+            "queue": clipped(self.queue),
             "eta": self.eta,
             "expires": self.expires,
             "enqueued_at": self.enqueued_at,
             "retries": self.retries,
             "state": State.RETRY if self.retries else State.PENDING,
-            "parent_id": self.parent_id,
-            "root_id": self.root_id,
-            "group_id": self.group_id,
+            "parent_id": clipped(self.parent_id),
+            "root_id": clipped(self.root_id),
+            "group_id": clipped(self.group_id),
             "in_transaction": self.in_transaction,
             "ref_count": len(self.refs),
             "source": Source.PUBLISHER,

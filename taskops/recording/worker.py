@@ -29,7 +29,7 @@ from django.utils import timezone
 from taskops.models import Dispatch, State
 from taskops.recording.columns import REF, Progress
 from taskops.recording.guard import enabled, guarded
-from taskops.recording.records import Row
+from taskops.recording.records import Row, clipped
 from taskops.recording.store import store_for
 from taskops.recording.worker_rows import (
     MessageFacts,
@@ -238,7 +238,7 @@ def on_task_postrun(
         elif state == State.RETRY:
             # The retry's publish already wrote the new attempt: only this one's end is added.
             _update(
-                _dispatches().filter(task_id=task_id, state=State.RETRY),
+                _dispatches().filter(task_id=clipped(task_id), state=State.RETRY),
                 {"exception": attempt.exception, "runtime": runtime},
             )
         else:

@@ -22,7 +22,7 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 
 from taskops.models import Source
 from taskops.recording.columns import Progress
-from taskops.recording.records import OPERATOR_HEADER, Row, operator_columns, read_operator, ref_key
+from taskops.recording.records import OPERATOR_HEADER, Row, clipped, operator_columns, read_operator, ref_key
 from taskops.recording.redaction import worker_arguments
 from taskops.staleness import StartVerdict
 from taskops.wire import HEADER, TaskopsHeader, parse_time
@@ -41,15 +41,6 @@ REQUEST_HEADERS = (
     HEADER,
     OPERATOR_HEADER,
 )
-#: Characters of a name or id kept (the ``Dispatch`` text columns hold 255).
-NAME_CHARS = 255
-
-
-def clipped(value: Any) -> str:
-    """A name or id from the message as the column holds it (a header from the wire may be anything)."""
-    return str(value or "")[:NAME_CHARS]
-
-
 @attrs.frozen
 class WorkerWrite:
     """One write of the worker, for a store: the columns it sets, and what it may replace.
@@ -71,7 +62,8 @@ class WorkerWrite:
 class MessageFacts:
     """What the worker knows about one message, wherever it stands."""
 
-    task_id: str
+    #: As the column holds it (Celery allows longer ids; the publisher clips alike).
+    task_id: str = attrs.field(converter=clipped)
     task_name: str
     #: The message's headers (eta, expires, retries, ids, reprs, ``taskops``), or what a request kept of them.
     headers: Mapping[str, Any]
@@ -159,7 +151,7 @@ def worker_row(facts: MessageFacts, when: dt.datetime, ref_count: int | None = N
     stored = worker_arguments(facts.headers, facts.args, facts.kwargs, header)
     headers = facts.headers
     return {
-        "task_id": clipped(facts.task_id),
+        "task_id": facts.task_id,
         "task_name": clipped(facts.task_name),
         "args": stored.args,
         "kwargs": stored.kwargs,

@@ -23,6 +23,8 @@ from taskops.wire.limits import installed_model
 
 #: How long a worker waits for the publisher's record of refs left out of the header.
 RECORD_WAIT_SECONDS = 3.0
+#: Characters of a task id the ``Dispatch`` row keeps (Celery allows longer).
+TASK_ID_CHARS = 255
 #: Between two looks for it.
 POLL_SECONDS = 0.1
 
@@ -47,7 +49,7 @@ def with_recorded_refs(header: TaskopsHeader, task_id: str, wait: float = RECORD
 
 def recorded_refs(task_id: str) -> tuple[HeaderRef, ...]:
     """The refs recorded for ``task_id``, with their digests (one query)."""
-    rows = ObjectRef.objects.filter(dispatch__task_id=task_id).order_by("pk")
+    rows = ObjectRef.objects.filter(dispatch__task_id=task_id[:TASK_ID_CHARS]).order_by("pk")
     refs = []
     for content_type_id, object_pk, argument, digests in rows.values_list(
         "content_type_id", "object_pk", "argument", "digests"

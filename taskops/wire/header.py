@@ -20,8 +20,9 @@ headers, RabbitMQ at one frame, 128 KiB by default), counts the refs left
 out: ``refs`` is then empty and the worker reads them from the publisher's
 record (:mod:`taskops.staleness.spilled`).
 
-Reading never raises: a header of another version, or a field that is not
-what version 1 says, is kept as a problem (``problems``) for the recorder to
+Reading never raises: a header of another version, a field that is not
+what version 1 says, or a ref to a model that is not installed or not
+allowed (``TASKOPS["ALLOWED_MODELS"]``, as for the body), is kept as a problem (``problems``) for the recorder to
 store on the row, and the parts that could be read are used.
 """
 
@@ -35,6 +36,7 @@ import attrs
 from django.utils import timezone
 
 from taskops.wire.errors import short
+from taskops.wire.limits import current_limits, installed_model
 
 #: Name of the message header.
 HEADER = "taskops"
@@ -173,10 +175,15 @@ def _read_refs(value: Any, problems: list[str]) -> list[HeaderRef]:
         problems.append(f"refs {short(value)} is not a list")
         return []
     refs = []
+    allowed = current_limits().allowed_models
     for index, item in enumerate(value):
         ref = _read_ref(item)
         if ref is None:
             problems.append(f"refs[{index}] {short(item)} is not [label, pk, argument, digests]")
+        elif (model := installed_model(ref.label)) is None:
+            problems.append(f"refs[{index}]: model {short(ref.label)} is not installed")
+        elif allowed is not None and model._meta.label_lower not in allowed:
+            problems.append(f"refs[{index}]: model {short(ref.label)} is not allowed (TASKOPS['ALLOWED_MODELS'])")
         else:
             refs.append(ref)
     return refs

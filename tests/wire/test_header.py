@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from taskops.wire import HEADER, HeaderRef, TaskopsHeader
 
@@ -67,6 +68,7 @@ def test_another_version_is_a_problem_and_nothing_of_it_is_used(version: Any) ->
         ("refs", [["testapp.book", "a\x00", "args[0]", {}]], "refs[0]"),
         ("refs", [["testapp.book", 1, 5, {}]], "refs[0]"),
         ("refs", [["testapp.book", 1, "args[0]", []]], "refs[0]"),
+        ("refs", [["nope.gone", 1, "args[0]", {}]], "refs[0]: model 'nope.gone' is not installed"),
     ],
 )
 def test_a_malformed_field_is_a_problem_not_an_exception(field: str, value: Any, problem: str) -> None:
@@ -81,6 +83,16 @@ def test_good_refs_are_kept_beside_bad_ones_and_long_paths_are_cut() -> None:
     header = TaskopsHeader.from_message({"v": 1, "refs": [good, "bad"]})
     assert header.refs == (HeaderRef("testapp.book", 1, ("args[0]" + "x" * 300)[:255], {"title": "ab"}),)
     assert header.problems == ("refs[1] 'bad' is not [label, pk, argument, digests]",)
+
+
+@override_settings(TASKOPS={"ALLOWED_MODELS": ["testapp.question"]})
+def test_a_ref_to_a_model_that_may_not_travel_is_dropped_as_the_body_would_be() -> None:
+    refs = [["testapp.book", 1, "args[0]", {}], ["testapp.question", 2, "args[1]", {}]]
+
+    header = TaskopsHeader.from_message({"v": 1, "refs": refs})
+
+    assert header.refs == (HeaderRef("testapp.question", 2, "args[1]", {}),)
+    assert header.problems == ("refs[0]: model 'testapp.book' is not allowed (TASKOPS['ALLOWED_MODELS'])",)
 
 
 def test_a_header_that_is_not_an_object() -> None:
