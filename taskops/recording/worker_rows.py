@@ -41,6 +41,8 @@ REQUEST_HEADERS = (
     HEADER,
     OPERATOR_HEADER,
 )
+
+
 @attrs.frozen
 class WorkerWrite:
     """One write of the worker, for a store: the columns it sets, and what it may replace.
