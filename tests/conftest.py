@@ -142,3 +142,23 @@ def worker(celery_worker_process: WorkerProcess, transactional_db: Any) -> Worke
     if not celery_worker_process.is_alive():
         pytest.fail(f"the worker died:\n{celery_worker_process.log()}")
     return celery_worker_process
+
+
+#: A broker address nothing listens on: publishing there is refused at once, as by a broker that is down.
+UNREACHABLE_BROKER = "amqp://guest:guest@127.0.0.1:9//"
+
+
+@pytest.fixture
+def broker_down() -> Iterator[None]:
+    """Publishing goes to a broker that is down (a real refused connection, kombu's own retries and errors)."""
+    saved = celery_app.conf.broker_write_url
+
+    def forget_connections() -> None:
+        celery_app._pool = None  # type: ignore[attr-defined]
+        celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+    celery_app.conf["broker_write_url"] = UNREACHABLE_BROKER
+    forget_connections()
+    yield
+    celery_app.conf["broker_write_url"] = saved
+    forget_connections()

@@ -14,7 +14,10 @@ No HTTP here: the pages live in :mod:`taskops.admin`.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from taskops.conf import taskops_settings
 from taskops.models import Redispatch
@@ -24,6 +27,11 @@ from taskops.redispatch.tasks import fan_out
 
 __all__ = ["Draft", "Options", "Refused", "for_objects", "in_background", "replay", "resume", "submit"]
 
+logger = logging.getLogger("taskops.redispatch")
+
+#: What a broker that does not answer raises at a publish (kombu wraps the transport's errors).
+BROKER_ERRORS = (OperationalError, OSError)
+
 
 def in_background(draft: Draft) -> bool:
     """Whether the draft is published by the background fan-out rather than at the call."""
@@ -31,12 +39,22 @@ def in_background(draft: Draft) -> bool:
 
 
 def submit(draft: Draft) -> Redispatch:
-    """Save the audit (row, items, ``LogEntry``) and publish: now, or in the background when large."""
+    """Save the audit (row, items, ``LogEntry``) and publish: now, or in the background when large.
+
+    A broker that does not answer does not lose the audit: the re-dispatch
+    comes back ``FAILED`` with the error, what was published counted, and
+    :func:`resume` publishes the rest.
+    """
     redispatch = save(draft)
     if in_background(draft):
         transaction.on_commit(lambda: start_fan_out(redispatch))
         return redispatch
-    return publish_pending(redispatch)
+    try:
+        return publish_pending(redispatch)
+    except BROKER_ERRORS:
+        logger.exception("taskops: re-dispatch #%s stopped: the broker did not answer", redispatch.pk)
+        redispatch.refresh_from_db()
+        return redispatch
 
 
 def resume(redispatch: Redispatch) -> bool:
@@ -49,10 +67,20 @@ def resume(redispatch: Redispatch) -> bool:
     stopped = Redispatch.objects.filter(pk=redispatch.pk, outcome=Redispatch.Outcome.FAILED)
     if not stopped.update(outcome=Redispatch.Outcome.QUEUED):
         return False
-    start_fan_out(redispatch)
+    return start_fan_out(redispatch)
+
+
+def start_fan_out(redispatch: Redispatch) -> bool:
+    """Send the background fan-out (to ``TASKOPS["REDISPATCH_QUEUE"]``, or the default queue).
+
+    If the broker does not answer, the re-dispatch is ``FAILED`` with the
+    error (it can be resumed), never left queued with nothing to run it.
+    """
+    try:
+        fan_out.apply_async((redispatch.pk,), queue=taskops_settings.REDISPATCH_QUEUE)
+    except BROKER_ERRORS as exc:
+        logger.exception("taskops: the fan-out of re-dispatch #%s could not be queued", redispatch.pk)
+        error = f"the fan-out could not be queued: {type(exc).__name__}: {exc}"
+        Redispatch.objects.filter(pk=redispatch.pk).update(outcome=Redispatch.Outcome.FAILED, error=error[:2000])
+        return False
     return True
-
-
-def start_fan_out(redispatch: Redispatch) -> None:
-    """Send the background fan-out (to ``TASKOPS["REDISPATCH_QUEUE"]``, or the default queue)."""
-    fan_out.apply_async((redispatch.pk,), queue=taskops_settings.REDISPATCH_QUEUE)

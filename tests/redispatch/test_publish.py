@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from taskops import recording
 from taskops.models import Dispatch, Redispatch, RedispatchItem
-from taskops.redispatch import Options, for_objects, replay, submit
+from taskops.redispatch import Options, for_objects, replay, resume, submit
 from taskops.redispatch import publish as publish_module
 from taskops.redispatch.publish import publish_pending, save, task_id_for
 from taskops.wire import HEADER
@@ -148,6 +148,22 @@ def test_a_stopped_publish_resumes_without_a_second_task_id(
     assert (redispatch.outcome, redispatch.published, redispatch.error) == (Redispatch.Outcome.DONE, 7, "")
     ids = [headers["id"] for headers in published]
     assert sorted(ids) == sorted(task_id_for(redispatch.pk, position) for position in range(7))  # each once
+
+
+def test_a_broker_that_is_down_leaves_a_failed_audited_redispatch_to_resume(
+    operator: User, published: list[dict[str, Any]], broker_down: None
+) -> None:
+    redispatch = submit(draft_for(operator, books(3)))  # does not raise: the caller shows what happened
+
+    assert (redispatch.outcome, redispatch.published) == (Redispatch.Outcome.FAILED, 0)
+    assert redispatch.error.startswith("OperationalError")
+    assert LogEntry.objects.filter(object_id=str(redispatch.pk), action_flag=ADDITION).count() == 1
+    assert published == []
+
+    assert resume(redispatch) is False  # the fan-out cannot be queued either: still stopped, and says why
+    redispatch.refresh_from_db()
+    assert redispatch.outcome == Redispatch.Outcome.FAILED
+    assert redispatch.error.startswith("the fan-out could not be queued: OperationalError")
 
 
 @override_settings(TASKOPS={"REDISPATCH_BACKGROUND_OVER": 2})

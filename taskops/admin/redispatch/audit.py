@@ -199,6 +199,13 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
                 request,
                 _("%(redispatch)s resumed: the rest is published in the background.") % {"redispatch": redispatch},
             )
+        elif Redispatch.objects.filter(pk=redispatch.pk, outcome=Redispatch.Outcome.FAILED).exists():
+            redispatch.refresh_from_db(fields=["error"])
+            messages.error(
+                request,
+                _("%(redispatch)s could not be resumed: %(error)s.")
+                % {"redispatch": redispatch, "error": redispatch.error},
+            )
         else:
             messages.warning(
                 request, _("%(redispatch)s was not stopped: nothing to resume.") % {"redispatch": redispatch}

@@ -53,7 +53,16 @@ class RedispatchAdminBase(WithoutRunTask, AdminPages, DispatchChangelistAdmin):
 
     def message_submitted(self, request: HttpRequest, redispatch: Redispatch, background: bool) -> None:
         """What a submit says: published and skipped now, or publishing in the background."""
-        names = {"id": redispatch.pk, "count": redispatch.total}
+        names: dict[str, Any] = {"id": redispatch.pk, "count": redispatch.total}
+        redispatch.refresh_from_db(fields=["outcome", "error", "published", "skipped"])
+        if redispatch.outcome == Redispatch.Outcome.FAILED:
+            names.update(published=redispatch.published, error=redispatch.error)
+            text = _(
+                "Re-dispatch #%(id)s stopped: %(error)s. %(published)s of %(count)s published; "
+                "resume it from its page when the broker answers again."
+            )
+            messages.error(request, text % names)
+            return
         if background:
             text = ngettext(
                 "Re-dispatch #%(id)s: publishing %(count)s call in the background.",

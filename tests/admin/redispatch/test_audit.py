@@ -115,7 +115,12 @@ def test_a_stopped_one_is_resumed_once(
     operator_client: Client, done: Redispatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[int] = []
-    monkeypatch.setattr("taskops.redispatch.start_fan_out", lambda redispatch: started.append(redispatch.pk))
+
+    def start_fan_out(redispatch: Redispatch) -> bool:
+        started.append(redispatch.pk)
+        return True
+
+    monkeypatch.setattr("taskops.redispatch.start_fan_out", start_fan_out)
     Redispatch.objects.filter(pk=done.pk).update(outcome=Redispatch.Outcome.FAILED, error="OperationalError: gone")
     resume = reverse("admin:taskops_redispatch_resume", args=[done.pk])
 

@@ -147,6 +147,25 @@ def test_confirming_publishes_once_and_audits(
     assert [item.target for item in items] == [str(q.pk) for q in sorted(questions, key=lambda q: q.pk)]
 
 
+def test_confirming_while_the_broker_is_down_says_so_and_keeps_the_audit(
+    operator_client: Client, questions: list[Question], published: list[Any], broker_down: None
+) -> None:
+    ticket = ticket_of(operator_client.post(FORM, review_data(*questions)).content.decode())
+
+    response = operator_client.post(FORM, {"confirm": ticket}, follow=True)
+
+    redispatch = Redispatch.objects.get()
+    assert response.status_code == 200
+    assert response.redirect_chain == [(f"/admin/taskops/redispatch/{redispatch.pk}/change/", 302)]
+    assert (redispatch.outcome, redispatch.published) == (Redispatch.Outcome.FAILED, 0)
+    messages = [str(m) for m in response.context["messages"]]
+    assert any(
+        f"Re-dispatch #{redispatch.pk} stopped: OperationalError" in m and "0 of 3 published" in m for m in messages
+    )
+    assert "Resume" in response.content.decode()  # the page offers to publish the rest
+    assert published == []
+
+
 def test_a_list_parameter_gets_one_call_with_the_list(operator_client: Client, published: list[Any]) -> None:
     books = [Book.objects.create(title=f"b{i}") for i in range(3)]
     data = {
