@@ -49,6 +49,18 @@ def test_publishes_for_objects_and_audits(operator: User, published: list[dict[s
     assert len(published) == 2
 
 
+def test_a_broker_that_is_down_exits_non_zero_and_keeps_the_audit(
+    operator: User, published: list[dict[str, Any]], broker_down: None
+) -> None:
+    book = Book.objects.create(title="a")
+
+    with pytest.raises(CommandError, match=r"stopped: OperationalError.*; 0 of 1 published\. The rest can be resumed"):
+        run(*for_books(book))
+
+    assert Redispatch.objects.get().outcome == Redispatch.Outcome.FAILED
+    assert published == []
+
+
 def test_dry_run_says_and_publishes_nothing(operator: User, published: list[dict[str, Any]]) -> None:
     book = Book.objects.create(title="a")
     assert run(*for_books(book), "--dry-run").strip() == f"Would publish 1 call(s) of {touch_book.name}."

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from taskops.models import Dispatch
+from taskops.models import Dispatch, Redispatch
 from taskops.redispatch import Options, Refused, for_objects, in_background, replay, submit
 from taskops.redispatch.plan import Draft
 from taskops.wire import CodecError, decode
@@ -61,6 +61,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Would publish {what}{skips}.")
             return
         redispatch = submit(draft)
+        if redispatch.outcome == Redispatch.Outcome.FAILED:
+            raise CommandError(
+                f"Re-dispatch #{redispatch.pk} stopped: {redispatch.error}; {redispatch.published} of "
+                f"{redispatch.total} published. The rest can be resumed (admin: its page; code: resume())."
+            )
         if in_background(draft):
             self.stdout.write(f"Re-dispatch #{redispatch.pk}: publishing {what} in the background{skips}.")
         else:
