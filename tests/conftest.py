@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from taskops import recording
+from taskops.wire.lanes import lane_of
 from tests.celery_app import app as celery_app
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,7 +67,9 @@ def purge_test_broker() -> None:
         os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"], exist_ok=True)
     else:
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)  # type: ignore[attr-defined]
+            for queue in (settings.CELERY_TASK_DEFAULT_QUEUE, lane_of(settings.CELERY_TASK_DEFAULT_QUEUE)):
+                conn.default_channel.queue_declare(queue, durable=True, auto_delete=False)  # type: ignore[attr-defined]
+                conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
