@@ -11,8 +11,8 @@ from typing import Any, cast
 import attrs
 import pytest
 from celery import group, states
-from celery.result import AsyncResult as CeleryAsyncResult
 from celery.exceptions import Ignore
+from celery.result import AsyncResult as CeleryAsyncResult
 from django_celery_results.models import TaskResult
 from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import _state as celery_state
 from kombu import Exchange, Queue
 from kombu.common import Broadcast
 
@@ -79,12 +80,20 @@ class LaneRouter:
     """Celery's router, whose every destination is moved to its queue's lane.
 
     Installed on the app by :func:`install_router`; ``app.send_task`` (which
-    every publish goes through: ``delay``, ``apply_async``, retries, chains,
-    re-dispatch) asks it for the destination.
+    every publish goes through: ``delay``, ``apply_async``, ``send_task`` by
+    name, retries, chains, re-dispatch) asks it for the destination. Celery's
+    own router is made at the first route, when the app is configured.
     """
 
-    def __init__(self, router: Any) -> None:
-        self.router = router
+    def __init__(self, amqp: Any, router: Any = None) -> None:
+        self._amqp = amqp
+        self._router = router
+
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            self._router = self._amqp.Router()
+        return self._router
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.router, name)
@@ -102,10 +111,21 @@ class LaneRouter:
 
 
 def install_router(app: Any) -> None:
-    """Route the app's tasks to lanes (idempotent)."""
+    """Route the app's tasks to lanes (idempotent; reads no configuration)."""
     amqp = app.amqp
-    if not isinstance(amqp.router, LaneRouter):
-        amqp.router = LaneRouter(amqp.router)
+    current = amqp.__dict__.get("router")
+    if not isinstance(current, LaneRouter):
+        amqp.router = LaneRouter(amqp, current)
+
+
+def install_all() -> None:
+    """Route every Celery app of this process to lanes: its messages are encoded by taskops' codec.
+
+    Called when Django is ready (the project's app exists by then); the Task
+    base installs it again on any app that binds a task later.
+    """
+    for app in list(celery_state._get_active_apps()):  # type: ignore[attr-defined]  # Celery has no public list
+        install_router(app)
 
 
 def add_lanes(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
