@@ -33,5 +33,7 @@ def moderate_answer(answer: Any) -> str:
 
 @worker_ready.connect
 def say_what_is_loaded(**kwargs: Any) -> None:
-    loaded = sorted(name for name in ("django", "taskops") if name in sys.modules)
-    print(f"stock worker loaded: {loaded}", flush=True)
+    taskops = sorted(name for name in sys.modules if name == "taskops" or name.startswith("taskops."))
+    django = sys.modules.get("django.conf")
+    configured = bool(django and django.settings.configured)  # Celery may import Django, never set it up here
+    print(f"stock worker: taskops modules {taskops}, Django configured: {configured}", flush=True)
