@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from kombu import Connection
@@ -29,7 +30,7 @@ def connected(url: str) -> Iterator[Connection]:
     """A connection to ``url``, or a test failure that names the server."""
     connection = Connection(url, connect_timeout=5)
     try:
-        connection.ensure_connection(max_retries=2, interval_start=0.5)
+        connection.ensure_connection(max_retries=2, interval_start=1)
     except Exception as exc:  # noqa: BLE001  # any reason the server is unreachable fails the test alike
         connection.release()
         pytest.fail(f"the broker at {url} is not reachable ({exc!r}): the interop tests need it in every leg")
@@ -42,7 +43,7 @@ def connected(url: str) -> Iterator[Connection]:
 def message_count(url: str, queue: str) -> int:
     """Messages waiting in ``queue`` (0 when the broker has no such queue)."""
     with connected(url) as connection:
-        channel = connection.channel()
+        channel: Any = connection.channel()
         try:
             return int(channel.queue_declare(queue=queue, passive=True).message_count)
         except connection.channel_errors:
@@ -54,7 +55,7 @@ def message_count(url: str, queue: str) -> int:
 def delete_queues(url: str, *queues: str) -> None:
     with connected(url) as connection:
         for queue in queues:
-            channel = connection.channel()
+            channel: Any = connection.channel()
             try:
                 channel.queue_delete(queue=queue)
             except connection.channel_errors:

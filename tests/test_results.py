@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -29,7 +30,7 @@ def reader() -> Iterator[Celery]:
     """A Celery app configured as the README says: the project's settings, and the resolving backend."""
     app = Celery("reader", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.result_backend = "taskops.results:DatabaseBackend"
+    app.conf.update(result_backend="taskops.results:DatabaseBackend")
     yield app
     app.close()
 
@@ -49,7 +50,7 @@ def test_a_plain_async_result_on_the_documented_backend_returns_the_instance(
     task_id, best = stored_best_answer()
     Answer.objects.filter(pk=best.pk).update(body="edited since")
 
-    result = AsyncResult(task_id, app=reader)
+    result: AsyncResult[Any] = AsyncResult(task_id, app=reader)
     value = result.get(timeout=10)
 
     assert type(result) is AsyncResult  # Celery's own class, nothing of taskops'
@@ -63,7 +64,7 @@ def test_a_plain_async_result_on_the_stock_backend_reads_as_the_reference(
 ) -> None:
     task_id, best = stored_best_answer()
 
-    value = AsyncResult(task_id, app=best_answer.app).get(timeout=10)
+    value: Any = AsyncResult(task_id, app=best_answer.app).get(timeout=10)
     logging.getLogger("tests").warning("result: %s", value)
 
     assert value == RefPlaceholder(ref=value.ref)
