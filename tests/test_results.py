@@ -9,6 +9,7 @@ documents, ``taskops.results:DatabaseBackend`` (the instance itself).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from celery import Celery
 from celery.result import AsyncResult
 from django.conf import settings
+from django_celery_results.models import TaskResult
 
 from taskops.results import DatabaseBackend
 from taskops.wire import MissingObjectError, RefListPlaceholder, RefPlaceholder, loads
@@ -71,6 +73,11 @@ def test_a_plain_async_result_on_the_stock_backend_reads_as_the_reference(
     assert repr(value) == f"<testapp.answer:{best.pk}>"
     assert f"result: testapp.answer:{best.pk}" in caplog.text
     assert "RefPlaceholder" not in repr(value) + str(value)
+    # What django-celery-results stores (and its admin shows): the codec's output, and Celery's reprs.
+    row = TaskResult.objects.get(task_id=task_id)
+    envelope = {"__type__": "taskops.model", "__value__": {"model": "testapp.answer", "pk": best.pk}}
+    assert json.loads(row.result or "") == envelope
+    assert json.loads(row.task_args or "") == "(<Question: Which?>,)"
 
 
 def test_a_row_gone_before_the_read_raises_missing(worker: WorkerProcess, reader: Celery) -> None:
