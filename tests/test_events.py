@@ -29,7 +29,7 @@ from tests.brokers import REDIS_URL, connected, delete_queues, unique_queue
 from tests.celery_app import app
 from tests.conftest import WorkerProcess, start_worker_process
 from tests.testapp.models import Answer, Question
-from tests.testapp.tasks import add, moderate_answer, read_body, summarize_thread
+from tests.testapp.tasks import add, best_answer, moderate_answer, read_body, summarize_thread
 
 FORGED = {"__type__": "taskops.attrs", "__value__": {"class": "os.system", "data": {"command": "true"}}}
 
@@ -100,6 +100,7 @@ def test_skipped_refused_and_failed_tasks_end_final_in_the_event_state(redis_wor
     gone_answer = Answer.objects.create(question=question, body="gone")
     Answer.objects.filter(pk=gone_answer.pk).delete()  # the instance keeps its pk
     Question.objects.filter(pk=gone_question.pk).delete()
+    best = Answer.objects.create(question=question, body="best", score=9)
 
     with Monitor(REDIS_URL) as monitor, connected(REDIS_URL) as connection:
         node = worker.name.split("@")[0]
@@ -110,6 +111,7 @@ def test_skipped_refused_and_failed_tasks_end_final_in_the_event_state(redis_wor
 
         sent = {
             "ran": send(add.name, 1, 2),
+            "instance": send(best_answer.name, question),
             "skipped": send(moderate_answer.name, gone_answer),
             "missing": send(read_body.name, gone_question),
             "refused argument": send(summarize_thread.name, FORGED),
@@ -125,11 +127,14 @@ def test_skipped_refused_and_failed_tasks_end_final_in_the_event_state(redis_wor
 
     assert {what: task.state for what, task in tasks.items()} == {
         "ran": states.SUCCESS,
+        "instance": states.SUCCESS,
         "skipped": states.REVOKED,
         "missing": states.FAILURE,
         "refused argument": states.FAILURE,
         "refused message": states.FAILURE,
     }
+    # Arguments and results are Celery's reprs, made where the objects were.
+    assert (tasks["instance"].args, tasks["instance"].result) == (f"({question!r},)", repr(best))
     # The reason of each ending is in the event, where Flower's task page shows it.
     assert tasks["skipped"].exception.startswith("TaskSkipped(")
     assert f"testapp.answer:{gone_answer.pk}" in tasks["skipped"].exception
