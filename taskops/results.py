@@ -12,8 +12,9 @@ does not know taskops, asks the app's result backend, and gets the reference
 :class:`ResolvingBackend` is the mixin, for any other backend class
 (``class MyBackend(ResolvingBackend, RedisBackend)``). Fetching costs one
 query per model class, in the process that reads the result; a row deleted
-meanwhile raises :class:`~taskops.wire.MissingObjectError`. This module
-imports django-celery-results only when its backend is used.
+meanwhile raises :class:`~taskops.wire.MissingObjectError`. Nothing else in
+taskops imports this module: it imports django-celery-results' models, which
+need that app installed.
 """
 
 from __future__ import annotations
