@@ -42,7 +42,12 @@ REFUSED = "The message has been ignored and discarded"
 def start_stock_worker(url: str, queue: str, log_dir: Path) -> WorkerProcess:
     """``celery -A stock_app worker`` on ``queue``: Celery's own consumer, kombu's own JSON."""
     name = f"stock-{uuid.uuid4().hex[:8]}"
-    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    # Celery's own environment variables (CELERY_BROKER_URL) would win over the app's broker.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH") and not key.startswith("CELERY_")
+    }
     env.update(STOCK_BROKER_URL=url, STOCK_QUEUE=queue, PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "celery", "-A", "stock_app", "worker", "--loglevel=INFO", "--concurrency=1"]
     command += [f"--hostname={name}@%h", f"--queues={queue}", "--without-mingle", "--without-gossip"]
@@ -95,6 +100,7 @@ def test_a_worker_without_taskops_never_takes_a_taskops_message(broker: tuple[st
     stock = start_stock_worker(url, queue, tmp_path)
     try:
         assert "stock worker: taskops modules [], Django configured: False" in stock.log()
+        assert f".> transport:   {url.split(':')[0]}://" in stock.log()
         with connected(url) as connection:
             # Measured without lanes: the stock worker takes the message and drops it.
             with override_settings(TASKOPS={"QUEUE_SUFFIX": ""}):
