@@ -48,11 +48,19 @@ class RedisBroker:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "yes",
+            "appendfsync": "always",
+            "dir": str(self.folder),
+            "daemonize": "yes",
+            "logfile": str(self.folder / "redis.log"),
+            "pidfile": str(self.folder / "redis.pid"),
+        }
         subprocess.run(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"]
-            + ["--appendfsync", "always", "--dir", str(self.folder), "--daemonize", "yes"]
-            + ["--logfile", str(self.folder / "redis.log"), "--pidfile", str(self.folder / "redis.pid")],
-            check=True,
+            ["redis-server", *(part for key, value in options.items() for part in (f"--{key}", value))], check=True
         )
         wait_until(lambda: listening(self.port), 30, f"redis-server on {self.port}")
 

@@ -9,6 +9,7 @@ its clients.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -80,8 +81,6 @@ class Proxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -51,7 +51,8 @@ class Plan:
     def faults(self) -> list[tuple[float, str]]:
         """(fraction of the tasks published, fault), spread over the run and never at the same point."""
         points: list[tuple[float, str]] = []
-        for kind, count, first in (("kill", self.kills, 0.2), ("cut", self.db_cuts, 0.3), ("restart", self.broker_restarts, 0.45)):
+        spread = (("kill", self.kills, 0.2), ("cut", self.db_cuts, 0.3), ("restart", self.broker_restarts, 0.45))
+        for kind, count, first in spread:
             points += [(first + index * 0.4, kind) for index in range(count)]
         return sorted(points)
 
@@ -133,13 +134,13 @@ def publish(plan: Plan, tally: Tally) -> None:
         question = questions[index % len(questions)]
         try:
             if index % 5 == 0:
-                result = rebuild_summary.delay(question, answers[question.pk])
+                task_id = rebuild_summary.delay(question, answers[question.pk]).id
             else:
-                result = notify_followers.delay(question)
+                task_id = notify_followers.delay(question).id
         except Exception:  # noqa: BLE001  # a publish that raised: the caller knows; not owed a row
             tally.refused += 1
         else:
-            tally.published.append(result.id)
+            tally.published.append(task_id)
         ahead = started + (index + 1) / plan.rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)

@@ -16,8 +16,10 @@ class TaskopsConfig(AppConfig):
         # Imported here, as Django wants: these modules import the models.
         from taskops import alerts, checks, intake, recording, wire
         from taskops.conf import taskops_settings
+        from taskops.wire import lanes
 
         wire.install()
+        lanes.install_all()
         recording.connect()
         intake.connect()
         alerts.connect()

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from celery import states
 from celery.contrib.django.task import DjangoTask
-from celery.exceptions import Ignore
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult as CeleryAsyncResult
 from celery.utils.log import get_task_logger
@@ -29,7 +28,7 @@ from taskops.models import Drift, MissingPolicy, StalePolicy, State
 from taskops.recording import prepare_arguments, record_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
-from taskops.staleness import StaleObjectError, StartVerdict, judge_start, with_recorded_refs
+from taskops.staleness import Skip, StaleObjectError, StartVerdict, TaskSkipped, judge_start, with_recorded_refs
 from taskops.wire import (
     CodecError,
     MissingObjectError,
@@ -43,6 +42,7 @@ from taskops.wire import (
     resolve_refs,
     substitute,
 )
+from taskops.wire.lanes import install_router
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -65,7 +65,8 @@ __all__ = [
 
 logger = get_task_logger(__name__)
 
-#: The state a task is left in when a policy chose not to run it.
+#: The state taskops records for a task a policy chose not to run (the result
+#: backend and Celery's events say ``REVOKED``, with a :class:`TaskSkipped`).
 SKIPPED = State.SKIPPED
 #: Seconds between two looks for SKIPPED while ``AsyncResult.get`` waits.
 SKIP_CHECK_INTERVAL = 1.0
@@ -73,10 +74,6 @@ SKIP_CHECK_INTERVAL = 1.0
 STALE_RETRY_COUNTDOWN = 1.0
 
 Objects = dict[ModelRef, Model | None]
-
-
-class TaskSkipped(Exception):
-    """Raised by :meth:`AsyncResult.get` for a task that a policy chose not to run."""
 
 
 def option_errors(task_cls: type) -> list[str]:
@@ -129,8 +126,13 @@ class Task(BaseTask):
 
     @classmethod
     def on_bound(cls, app: Celery) -> None:
-        """Register the attrs classes named by the task's annotations, so that they may be decoded."""
+        """Route the app's tasks to lanes; register the attrs classes named by the task's annotations.
+
+        Lanes (:mod:`taskops.wire.lanes`) keep taskops' messages away from
+        workers without taskops, which would drop them.
+        """
         super().on_bound(app)
+        install_router(app)
         run = cls.__dict__.get("run")
         if run is not None:
             attrs_registry.note_annotations(getattr(run, "__func__", run))
@@ -250,13 +252,18 @@ class Task(BaseTask):
         raise StaleObjectError(reason)
 
     def skip(self, reason: str) -> None:
-        """Stop here without running the body; the task ends in state ``SKIPPED``."""
+        """Stop here without running the body.
+
+        taskops records ``SKIPPED``; the result backend gets ``REVOKED`` with a
+        :class:`TaskSkipped` that carries the reason, and the worker's main
+        process sends ``task-revoked`` (:mod:`taskops.staleness.skip`).
+        """
         task_id = self.request.id
         logger.warning("Task %s[%s] skipped: %s", self.name, task_id, reason)
         if task_id and not self.request.is_eager:
-            self.update_state(state=SKIPPED, meta={"reason": reason})
+            self.backend.store_result(task_id, TaskSkipped(reason), states.REVOKED, request=self.request)
         task_skipped.send(sender=type(self), task=self, task_id=task_id, reason=reason)
-        raise Ignore(reason)
+        raise Skip(reason)
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
         """The result handle ``delay``/``apply_async`` return: it resolves refs in results."""
@@ -270,8 +277,9 @@ class AsyncResult(BaseResult):
     model instance comes back as a reference, fetched here (in the client) with
     one query per model class. A row deleted meanwhile raises
     :class:`~taskops.wire.MissingObjectError`. :meth:`get` of a skipped task
-    raises :class:`TaskSkipped` instead of waiting forever (Celery's wait
-    loop only ends on its own ready states).
+    raises :class:`TaskSkipped` (stored as state ``REVOKED``, which Celery's
+    own wait ends on; a result stored as ``SKIPPED`` by an earlier taskops is
+    looked for between waits, or the wait would never end).
     """
 
     def _maybe_set_cache(self, meta: dict[str, Any] | None) -> Any:

@@ -148,7 +148,7 @@ def _check_serializers(app: Celery) -> list[CheckMessage]:
 
 
 #: Result backend names that load django-celery-results' models (its entry points and its module).
-RESULTS_APP_BACKENDS = ("django-db", "django-cache", "django_celery_results")
+RESULTS_APP_BACKENDS = ("django-db", "django-cache", "django_celery_results", "taskops.results")
 
 
 def _check_result_backend(app: Celery) -> list[CheckMessage]:

@@ -148,6 +148,13 @@ SETTINGS: dict[str, Setting] = {
         lambda v: v is None or (isinstance(v, str) and bool(v)),
         "Queue of the background fan-out task; None: the default queue.",
     ),
+    "QUEUE_SUFFIX": Setting(
+        ".taskops",
+        "a string (empty: no lanes)",
+        lambda v: isinstance(v, str),
+        "Publishers send each task to its queue's lane (queue name + this), which only workers with "
+        "taskops consume; workers consume each queue and its lane. Empty: plain queues (every worker has taskops).",
+    ),
     "REDISPATCH_BATCH_SIZE": Setting(
         500, "a positive int", _positive_int, "Calls published (and their progress saved) per batch."
     ),

@@ -20,6 +20,13 @@ every restart. Three guards, cheapest first:
   rejects the message, reports it, and keeps consuming; a body that cannot
   be decoded at all (not JSON), which Celery logs and acks, it reports too,
   so that it is recorded as ``REJECTED`` with the decoder's error.
+
+Every refused message that names a task id also ends where Celery's other
+consumers look, as Celery itself ends an unknown task: the result backend
+stores ``FAILURE`` with the ``InvalidTaskError``, and the worker sends
+``task-failed`` (Flower shows the task failed instead of pending forever).
+And a skipped task (:mod:`taskops.staleness.skip`) ends with ``task-revoked``,
+sent by :class:`Request` in the worker's main process.
 """
 
 from __future__ import annotations
@@ -28,13 +35,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from billiard.einfo import ExceptionWithTraceback  # type: ignore[attr-defined]
 from celery import signals as celery_signals
 from celery.exceptions import InvalidTaskError
+from celery.utils.collections import AttributeDict
+from celery.utils.saferepr import saferepr
 from celery.worker.consumer.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from celery.worker.strategy import default as default_strategy
 
+from taskops.staleness import Skip, TaskSkipped
 from taskops.wire.errors import short
+from taskops.wire.lanes import add_lanes
 
 logger = logging.getLogger("taskops.intake")
 
@@ -110,7 +122,11 @@ def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Callable[...,
 
 
 class Request(CeleryRequest):
-    """Celery's request; an error while it reads the message refuses the message instead of stopping the worker."""
+    """Celery's request; an error while it reads the message refuses the message instead of stopping the worker.
+
+    A skipped task ends with ``task-revoked`` (Celery sends no event for the
+    ``Ignore`` that stops it), carrying :class:`~taskops.staleness.TaskSkipped` and its reason.
+    """
 
     def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
         try:
@@ -119,6 +135,20 @@ class Request(CeleryRequest):
             raise
         except Exception as exc:  # nothing has run yet: refuse the message, never stop
             raise InvalidTaskError(f"taskops refused a malformed task message: {exc!r}") from exc
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
+        exc = exc_info.exception
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if isinstance(exc, Skip):
+            self.send_event(
+                "task-revoked",
+                terminated=False,
+                signum=None,
+                expired=False,
+                exception=saferepr(TaskSkipped(exc.reason)),
+            )
+        return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 
 class Consumer(CeleryConsumer):
@@ -140,6 +170,7 @@ class Consumer(CeleryConsumer):
         """Celery logs and acks a body it cannot decode; taskops also reports it, so the task has a row."""
         super().on_decode_error(message, exc)
         celery_signals.task_rejected.send(sender=self, message=message, exc=exc)
+        self.end_refused(message, exc)
 
     def refuse(self, message: Any, exc: BaseException) -> None:
         """Log, reject (unless already settled) and report a message nothing could handle."""
@@ -147,6 +178,44 @@ class Consumer(CeleryConsumer):
         if not message.acknowledged:
             message.reject_log_error(logger, self.connection_errors)  # type: ignore[attr-defined]
         celery_signals.task_rejected.send(sender=self, message=message, exc=exc)
+        self.end_refused(message, exc)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        super().on_invalid_task(body, message, exc)
+        self.end_refused(message, exc)
+
+    def end_refused(self, message: Any, exc: BaseException) -> None:
+        """End a refused message's task where result readers and event consumers look, as Celery ends an unknown task.
+
+        Nothing is written for a message without a task id to name.
+        """
+        headers = getattr(message, "headers", None)
+        if not isinstance(headers, dict):
+            return
+        task_id = headers.get("id")
+        if not isinstance(task_id, str) or not task_id:
+            return
+        error = exc if isinstance(exc, InvalidTaskError) else InvalidTaskError(f"taskops refused the message: {exc!r}")
+        properties = getattr(message, "properties", None) or {}
+        request = AttributeDict(
+            id=task_id,
+            task=headers.get("task") if isinstance(headers.get("task"), str) else None,
+            chord=None,
+            root_id=headers.get("root_id") if isinstance(headers.get("root_id"), str) else None,
+            correlation_id=properties.get("correlation_id"),
+            reply_to=properties.get("reply_to"),
+            errbacks=None,
+            ignore_result=False,
+            args=None,
+            kwargs=None,
+        )
+        try:
+            self.app.backend.mark_as_failure(task_id, error, request=request)
+        except Exception:  # the result store failing must not stop the consumer
+            logger.exception("taskops: could not store the failure of refused task %s", task_id)
+        events = getattr(self, "event_dispatcher", None)
+        if events:
+            events.send("task-failed", uuid=task_id, exception=saferepr(error))
 
 
 def protect_consumer(conf: Any = None, **kwargs: Any) -> None:
@@ -165,5 +234,6 @@ def protect_consumer(conf: Any = None, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    """Connect :func:`protect_consumer` (idempotent)."""
+    """Connect :func:`protect_consumer` and the lanes (:mod:`taskops.wire.lanes`) (idempotent)."""
     celery_signals.celeryd_init.connect(protect_consumer, weak=False, dispatch_uid="taskops.intake.protect_consumer")
+    celery_signals.celeryd_after_setup.connect(add_lanes, weak=False, dispatch_uid="taskops.intake.add_lanes")

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from taskops import recording
+from taskops.wire.lanes import lane_of
 from tests.celery_app import app as celery_app
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,11 +67,18 @@ def purge_test_broker() -> None:
         os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"], exist_ok=True)
     else:
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)  # type: ignore[attr-defined]
+            for queue in (settings.CELERY_TASK_DEFAULT_QUEUE, lane_of(settings.CELERY_TASK_DEFAULT_QUEUE)):
+                conn.default_channel.queue_declare(queue, durable=True, auto_delete=False)  # type: ignore[attr-defined]
+                conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
-def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
-    """Start ``celery -A tests.celery_app worker`` on the test database and broker."""
+def start_worker_process(
+    *extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None, queue: str | None = None
+) -> WorkerProcess:
+    """Start ``celery -A tests.celery_app worker`` on the test database and broker (``env`` may name another).
+
+    It consumes ``queue`` (default: the test queue) and, as every worker with taskops, its lane.
+    """
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     log_dir = Path(settings.VAR_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +100,7 @@ def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, 
         "--loglevel=INFO",
         f"--hostname={name}",
         f"--concurrency={concurrency}",
-        f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+        f"--queues={queue or settings.CELERY_TASK_DEFAULT_QUEUE}",
         "--without-mingle",
         "--without-gossip",
         *extra_args,

@@ -10,8 +10,9 @@ from typing import Any, cast
 
 import attrs
 import pytest
-from celery import group
+from celery import group, states
 from celery.exceptions import Ignore
+from celery.result import AsyncResult as CeleryAsyncResult
 from django_celery_results.models import TaskResult
 from kombu.serialization import dumps as kombu_dumps
 from kombu.serialization import loads as kombu_loads
@@ -126,15 +127,17 @@ def test_missing_row_skips_with_state_log_and_signal(question: Question, caplog:
     task_id = str(uuid.uuid4())
     moderate_answer.push_request(id=task_id, is_eager=False)
     try:
-        with pytest.raises(Ignore):
+        with pytest.raises(Ignore):  # Celery's way to stop a task without a result of its own
             moderate_answer(*args, **kwargs)
     finally:
         moderate_answer.pop_request()
         task_skipped.disconnect(receiver)
 
     stored = TaskResult.objects.get(task_id=task_id)
-    assert stored.status == SKIPPED
-    assert f"testapp.answer:{answer_pk}" in json.loads(stored.result)["reason"]
+    # What Celery's readers understand: revoked, with the reason in a TaskSkipped.
+    assert stored.status == states.REVOKED
+    assert json.loads(stored.result)["exc_type"] == "TaskSkipped"
+    assert f"testapp.answer:{answer_pk}" in json.loads(stored.result)["exc_message"][0]
     assert (
         "skipped: tests.testapp.tasks.moderate_answer: referenced object(s) no longer exist: "
         f"testapp.answer:{answer_pk}" in caplog.text
@@ -144,6 +147,16 @@ def test_missing_row_skips_with_state_log_and_signal(question: Question, caplog:
     assert result.ready()
     with pytest.raises(TaskSkipped, match=f"testapp.answer:{answer_pk}"):
         result.get(timeout=1)
+    with pytest.raises(TaskSkipped, match=f"testapp.answer:{answer_pk}"):
+        CeleryAsyncResult(task_id, app=moderate_answer.app).get(timeout=1)  # Celery's own handle ends too
+
+
+def test_a_result_stored_skipped_by_an_earlier_version_still_ends_the_wait(question: Question) -> None:
+    task_id = str(uuid.uuid4())
+    moderate_answer.backend.store_result(task_id, {"reason": "gone"}, SKIPPED)
+
+    with pytest.raises(TaskSkipped, match="gone"):
+        moderate_answer.AsyncResult(task_id).get(timeout=5)
 
 
 def test_refused_argument_fails_with_codec_error_naming_the_path(question: Question) -> None:

@@ -20,7 +20,7 @@ import taskops
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(taskops.__file__).resolve().parent
 #: Packages below the admin: they speak to Celery and the database, never to a browser.
-DOMAIN = ("wire", "staleness", "recording", "redispatch", "alerts", "celery.py", "intake.py")
+DOMAIN = ("wire", "staleness", "recording", "redispatch", "alerts", "celery.py", "intake.py", "results.py")
 HTTP_MODULES = ("django.http", "django.urls", "django.contrib.admin", "django.template", "django_htmx")
 #: The admin's audit log is a model, not HTTP: re-dispatch writes a LogEntry for every action.
 ALLOWED = ("django.contrib.admin.models",)
@@ -43,6 +43,10 @@ PUBLIC_NAMES = [
     "taskops.wire.decode",
     "taskops.wire.resolve",
     "taskops.wire.TaskopsHeader",
+    "taskops.wire.lanes.lane_of",
+    "taskops.results.DatabaseBackend",
+    "taskops.results.ResolvingBackend",
+    "taskops.staleness.TaskSkipped",
     "taskops.staleness.judge_pending",
     "taskops.staleness.StaleObjectError",
     "taskops.recording.flush",

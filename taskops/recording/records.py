@@ -39,6 +39,7 @@ from taskops.wire import (
 )
 from taskops.wire.encode import check_sendable
 from taskops.wire.header import ARGUMENT_CHARS
+from taskops.wire.lanes import queue_of
 
 #: How deep the argument walk goes looking for model instances.
 MAX_WALK_DEPTH = 32
@@ -259,7 +260,7 @@ def build_record(body: Any, headers: dict[str, Any], exchange: Any, routing_key:
         args=stored.args,
         kwargs=stored.kwargs,
         redacted=stored.redacted,
-        queue=str(routing_key or getattr(exchange, "name", exchange) or ""),
+        queue=queue_of(str(routing_key or getattr(exchange, "name", exchange) or "")),
         eta=parse_time(headers.get("eta")),
         expires=parse_time(headers.get("expires")),
         enqueued_at=timezone.now(),

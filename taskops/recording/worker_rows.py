@@ -26,6 +26,7 @@ from taskops.recording.records import OPERATOR_HEADER, Row, clipped, operator_co
 from taskops.recording.redaction import worker_arguments
 from taskops.staleness import StartVerdict
 from taskops.wire import HEADER, TaskopsHeader, parse_time
+from taskops.wire.lanes import queue_of
 from taskops.wire.limits import installed_model
 
 #: The headers a row is made from; a running task's request holds them as attributes.
@@ -98,7 +99,7 @@ class MessageFacts:
             headers=headers,
             args=request.args or (),
             kwargs=request.kwargs or {},
-            queue=(request.delivery_info or {}).get("routing_key") or "",
+            queue=queue_of((request.delivery_info or {}).get("routing_key") or ""),
         )
 
     @classmethod
@@ -106,10 +107,8 @@ class MessageFacts:
         """A raw kombu message the worker could not run (an unknown task, a rejection)."""
         headers = getattr(message, "headers", None) or {}
         args, kwargs = _body_arguments(message)
-        delivery_info = getattr(message, "delivery_info", None) or {}
-        return cls(
-            task_id, str(headers.get("task") or ""), headers, args, kwargs, delivery_info.get("routing_key") or ""
-        )
+        queue = queue_of((getattr(message, "delivery_info", None) or {}).get("routing_key") or "")
+        return cls(task_id, str(headers.get("task") or ""), headers, args, kwargs, queue)
 
     @property
     def header(self) -> TaskopsHeader | None:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from taskops.models import Dispatch, Drift
 from taskops.wire import HEADER, HeaderRef, TaskopsHeader
+from taskops.wire.lanes import lane_of
 from tests.celery_app import app
 from tests.conftest import WorkerProcess, start_worker_process
 from tests.polling import wait_for
@@ -148,7 +149,8 @@ def rabbitmq_worker(transactional_db: Any) -> Iterator[tuple[WorkerProcess, str]
     yield worker, queue
     worker.stop()
     with kombu.Connection(AMQP_URL) as connection:
-        connection.default_channel.queue_delete(queue)  # type: ignore[attr-defined]
+        for name in (queue, lane_of(queue)):  # taskops publishes to the queue's lane
+            connection.default_channel.queue_delete(name)  # type: ignore[attr-defined]
 
 
 def test_a_message_at_max_refs_crosses_rabbitmq_is_judged_and_stays_in_its_memory_budget(

@@ -7,13 +7,14 @@ import uuid
 from typing import Any
 
 import pytest
-from celery import chain, group
+from celery import chain, group, states
 from django.conf import settings
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from taskops.celery import SKIPPED, TaskSkipped
+from taskops.celery import TaskSkipped
 from taskops.wire import CodecError, MissingObjectError
+from taskops.wire.lanes import lane_of
 from tests.celery_app import app
 from tests.conftest import WorkerProcess
 from tests.testapp.models import Answer, Question
@@ -106,8 +107,8 @@ def test_deleted_row_is_skipped_where_the_task_says_so(worker: WorkerProcess) ->
     with pytest.raises(TaskSkipped, match=f"testapp.answer:{gone}"):
         result.get(timeout=60)
     stored = TaskResult.objects.get(task_id=result.id)
-    assert stored.status == SKIPPED
-    assert f"testapp.answer:{gone}" in json.loads(stored.result)["reason"]
+    assert stored.status == states.REVOKED
+    assert f"testapp.answer:{gone}" in json.loads(stored.result)["exc_message"][0]
     assert (
         f"skipped: tests.testapp.tasks.moderate_answer: referenced object(s) no longer exist: testapp.answer:{gone}"
         in worker.log()
@@ -140,7 +141,8 @@ def test_the_broker_carries_the_envelopes_of_the_wire_format() -> None:
     kwargs = {"answers": Answer.objects.order_by("pk"), "first": answers[0]}
     result = app.send_task(summarize_thread.name, args=(report,), kwargs=kwargs, queue=queue)
 
-    with app.connection_for_read() as connection, connection.SimpleQueue(queue) as simple:
+    # On the queue's lane, which only workers with taskops consume (taskops.wire.lanes).
+    with app.connection_for_read() as connection, connection.SimpleQueue(lane_of(queue)) as simple:
         message = simple.get(timeout=10)
         message.ack()
         body: Any = json.loads(message.body or "")
