@@ -14,12 +14,13 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
 
-.PHONY: help install run test lint typecheck pytest bench clean
+.PHONY: help install run test lint typecheck pytest bench soak soak-ci clean
 
 help:
 	@echo "make run    - install, migrate, demo data, then web + worker + beat + demo traffic"
 	@echo "make test   - install dev dependencies, then ruff, import-linter, mypy and pytest"
 	@echo "make bench  - benchmarks"
+	@echo "make soak   - 20,000 tasks under faults on PostgreSQL + Redis and + RabbitMQ, reconciled (docs/reliability.md)"
 	@echo "make clean  - remove var/ (database, broker folders, logs)"
 
 $(STAMP): pyproject.toml
@@ -63,6 +64,14 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Needs PostgreSQL on 127.0.0.1:5432 and the redis-server / rabbitmq-server
+# binaries (it starts brokers of its own). SOAK_ARGS: see python -m soak -h.
+soak: $(STAMP)
+	$(BIN)/python -m soak $(SOAK_ARGS)
+
+soak-ci: $(STAMP)
+	$(BIN)/python -m soak --ci
 
 clean:
 	rm -rf var
