@@ -21,7 +21,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def modules() -> list[str]:
     """Benchmark modules in name order (not this runner, not settings, not the shared rows)."""
-    skip = {"settings", "databases", "million"}
+    skip = {"settings", "databases", "million", "stacks", "tasks"}
     return sorted(
         info.name
         for info in pkgutil.iter_modules(bench.__path__)

@@ -38,7 +38,7 @@ DISPATCH_SQL = """
 INSERT INTO taskops_dispatch (
     task_id, task_name, state, args, kwargs, queue, eta, expires, enqueued_at, received_at,
     started_at, finished_at, lag, runtime, worker, retries, parent_id, root_id, group_id,
-    in_transaction, drift, likely_race, ref_count, stale_action, exception, source, notes
+    in_transaction, drift, likely_race, ref_count, stale_action, exception, source, notes, redacted
 )
 SELECT
     md5(i::text)::uuid::text,
@@ -63,7 +63,7 @@ SELECT
          ELSE 'unchanged' END,
     s.started AND i %% 274 = 0,
     CASE WHEN i %% 2 = 0 THEN 2 ELSE 1 END,
-    '', '', 'publisher', ''
+    '', '', 'publisher', '', false
 FROM generate_series(1, %(rows)s) AS i
 CROSS JOIN LATERAL (
     SELECT
@@ -78,11 +78,11 @@ CROSS JOIN LATERAL (
 REFS_SQL = """
 INSERT INTO taskops_objectref (
     dispatch_id, content_type_id, object_pk, argument, object_repr, digests, "values",
-    drift, changed_fields, likely_race, checked_at
+    drift, changed_fields, likely_race, checked_at, digest_key
 )
 SELECT d.id, %(content_type)s, (1 + d.id %% %(modulo)s)::text, %(argument)s,
        %(label)s || ' ' || (1 + d.id %% %(modulo)s), '{}'::jsonb, '{}'::jsonb, d.drift,
-       CASE WHEN d.drift = 'changed' THEN '["body"]'::jsonb ELSE '[]'::jsonb END, d.likely_race, d.started_at
+       CASE WHEN d.drift = 'changed' THEN '["body"]'::jsonb ELSE '[]'::jsonb END, d.likely_race, d.started_at, ''
 FROM taskops_dispatch d
 WHERE d.id %% %(every)s = 0
 """
