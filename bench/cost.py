@@ -44,15 +44,16 @@ TARGETS = {"pg+redis": (1.10, 0.92), "sqlite+filesystem": (1.25, 0.85)}
 def verdict_line(
     figure: str, stack: str, taskops: float, plain: float, unit: str, target: float | None, at_most: bool
 ) -> str:
-    """``publish  pg+redis  taskops 2,101 µs / plain 1,950 µs = 1.08×  target ≤ 1.10×  ok``."""
+    """``publish     pg+redis           taskops 2,101 µs / plain 1,950 µs = 1.08x  target <= 1.10x  ok``."""
     ratio = taskops / plain
     if target is None:
         judged = "target -"
     else:
         ok = ratio <= target if at_most else ratio >= target
-        judged = f"target {'≤' if at_most else '≥'} {target:.2f}×  {'ok' if ok else 'MISSED'}"
-    figures = f"taskops {taskops:,.{0 if unit == 'µs' else 1}f} {unit} / plain {plain:,.{0 if unit == 'µs' else 1}f} {unit}"
-    return f"{figure:<11} {stack:<18} {figures} = {ratio:.2f}×  {judged}"
+        judged = f"target {'<=' if at_most else '>='} {target:.2f}x  {'ok' if ok else 'MISSED'}"
+    digits = 0 if unit == "µs" else 1
+    figures = f"taskops {taskops:,.{digits}f} {unit} / plain {plain:,.{digits}f} {unit}"
+    return f"{figure:<11} {stack:<18} {figures} = {ratio:.2f}x  {judged}"
 
 
 def publish_round(mode: str, count: int, target: Any) -> float:

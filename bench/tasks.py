@@ -13,14 +13,14 @@ import logging
 import os
 
 from celery import Task, shared_task
-from kombu.serialization import registry
+from kombu.serialization import registry  # type: ignore[attr-defined]
 from kombu.utils import json as kombu_json
 
 from demo.models import Comment
 from demo.tasks import contains_banned_word
 
 if os.environ.get("TASKOPS_BENCH_PLAIN") == "1":
-    registry.register(  # type: ignore[attr-defined]
+    registry.register(
         "json", kombu_json.dumps, kombu_json.loads, content_type="application/json", content_encoding="utf-8"
     )
     logging.getLogger(__name__).warning("bench worker: plain Celery (kombu's JSON, recording off)")

@@ -67,9 +67,10 @@ def encode_model(instance: Model) -> dict[str, Any]:
 def encode_queryset(queryset: QuerySet[Any]) -> Any:
     if not issubclass(queryset._iterable_class, ModelIterable):
         return list(queryset)  # .values() / .values_list(): plain data
-    label = sendable_label(queryset.model)
+    model: type[Model] = queryset.model
+    label = sendable_label(model)
     if label is None:
-        _refuse(queryset.model._meta.label_lower)
+        _refuse(model._meta.label_lower)
     if queryset._result_cache is not None:  # already evaluated: no query
         pks = [json_pk(obj.pk) for obj in queryset._result_cache]
     else:
