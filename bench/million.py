@@ -205,10 +205,17 @@ def newest_enqueue() -> dt.datetime:
 def parse_options(name: str, doc: str, measured: str, argv: Sequence[str] | None) -> argparse.Namespace:
     """The options every benchmark of these rows takes: how many rows, how many measured runs, start over."""
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="dispatches to generate (default 1,000,000)")
+    parser.add_argument("--rows", type=int, default=None, help="dispatches to generate (default 1,000,000)")
+    parser.add_argument(
+        "--sizes", default="100000,1000000,5000000", help="bench.admin without --rows: the sizes measured, one by one"
+    )
     parser.add_argument("--runs", type=int, default=7, help=f"measured {measured} (at least 5)")
     parser.add_argument("--regenerate", action="store_true", help="drop and generate the rows again")
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    options.rows_given = options.rows is not None
+    if options.rows is None:
+        options.rows = 1_000_000
+    return options
 
 
 def open_database(name: str, options: argparse.Namespace) -> bool:
