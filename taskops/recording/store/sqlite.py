@@ -13,6 +13,7 @@ Inside a caller's transaction, and for anything else, the generic store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -52,7 +53,8 @@ class SQLiteStore(GenericStore):
         for attempt in (1, 2):
             refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
             try:
-                with transaction.atomic(using=using):
+                # One statement without refs: autocommit, no transaction around it.
+                with transaction.atomic(using=using) if refs else contextlib.nullcontext():
                     upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
                 return
             except IntegrityError:
