@@ -101,7 +101,7 @@ class Dispatch(models.Model):
     parent_id = models.CharField(_("parent id"), max_length=255, blank=True)
     root_id = models.CharField(_("root id"), max_length=255, blank=True)
     #: Indexed for the search (with a pattern index on PostgreSQL, for its prefix).
-    group_id = models.CharField(_("group id"), max_length=255, blank=True, db_index=True)
+    group_id = models.CharField(_("group id"), max_length=255, blank=True)
     #: Dispatched inside an open transaction: the worker may not see the rows yet.
     in_transaction = models.BooleanField(_("in transaction"), default=False)
     #: The worst drift of the dispatch's refs (denormalized for filtering).
@@ -159,6 +159,13 @@ class Dispatch(models.Model):
             # HOT (the worker's start and end change ``state``): the columns that are
             # empty on most rows are indexed only where they are set.
             models.Index(fields=["root_id"], name="taskops_dispatch_root", condition=~Q(root_id="")),
+            # One index for the search's equality and prefix (a pattern index on PostgreSQL).
+            models.Index(
+                fields=["group_id"],
+                name="taskops_dispatch_group",
+                opclasses=["varchar_pattern_ops"],
+                condition=~Q(group_id=""),
+            ),
             models.Index(fields=["parent_id"], name="taskops_dispatch_parent", condition=~Q(parent_id="")),
             models.Index(
                 fields=["dispatched_by"], name="taskops_dispatch_by", condition=Q(dispatched_by__isnull=False)
