@@ -1,6 +1,6 @@
 """What taskops costs a Celery user, measured against plain Celery on the same stack, in one run.
 
-    python -m bench.cost [--publishes 4000] [--rounds 8] [--tasks 600] [--e2e-rounds 3]
+    python -m bench.cost [--publishes 4000] [--rounds 16] [--tasks 600] [--e2e-rounds 3]
 
 Plain Celery is the task as users write it without taskops
 (:mod:`bench.tasks`): Celery's own base ``Task``, the pk on the wire, the
