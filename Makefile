@@ -11,6 +11,8 @@ VENV ?= .venv
 # An extra requirement for Django itself, e.g. DJANGO='Django>=6.1,<6.2'.
 DJANGO ?=
 PORT ?= 8000
+# make bench STACKS=both|pg|sqlite (default: the configured stack)
+STACKS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
 
@@ -19,7 +21,7 @@ STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
 help:
 	@echo "make run    - install, migrate, demo data, then web + worker + beat + demo traffic"
 	@echo "make test   - install dev dependencies, then ruff, import-linter, mypy and pytest"
-	@echo "make bench  - benchmarks"
+	@echo "make bench  - benchmarks (STACKS=both: PostgreSQL + Redis and SQLite + filesystem)"
 	@echo "make soak   - 20,000 tasks under faults on PostgreSQL + Redis and + RabbitMQ, reconciled (docs/reliability.md)"
 	@echo "make clean  - remove var/ (database, broker folders, logs)"
 
@@ -62,8 +64,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# STACKS=both: PostgreSQL + Redis and SQLite + filesystem, each measured (bench/stacks.py).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	TASKOPS_BENCH_STACKS=$(STACKS) $(BIN)/python -m bench
 
 # Needs PostgreSQL on 127.0.0.1:5432 and the redis-server / rabbitmq-server
 # binaries (it starts brokers of its own). SOAK_ARGS: see python -m soak -h.

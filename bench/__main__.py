@@ -4,6 +4,11 @@ Each module sets up Django with the settings it needs (the recording bench
 uses ``bench.settings``: a database and queue of its own), so they cannot
 share one process. A module that cannot run here (e.g. the admin bench
 without PostgreSQL) says why and the others still run.
+
+``make bench STACKS=both`` (``TASKOPS_BENCH_STACKS``, see :mod:`bench.stacks`)
+runs the modules whose figures depend on the database and broker
+(:data:`PER_STACK`) once per stack, those that need PostgreSQL on the
+PostgreSQL stack, and the others once.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from pathlib import Path
 
 import bench
 from bench.databases import NOT_APPLICABLE
+from bench.stacks import Stack, chosen
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def modules() -> list[str]:
     """Benchmark modules in name order (not this runner, not settings, not the shared rows)."""
-    skip = {"settings", "databases", "million"}
+    skip = {"settings", "databases", "million", "stacks", "tasks"}
     return sorted(
         info.name
         for info in pkgutil.iter_modules(bench.__path__)
@@ -29,15 +35,34 @@ def modules() -> list[str]:
     )
 
 
+#: Modules measured once per stack (their figures are the database's and the broker's).
+PER_STACK = {"cost", "recording", "redispatch"}
+#: Modules that run on PostgreSQL only.
+POSTGRESQL_ONLY = {"admin", "alerts"}
+
+
+def runs(name: str, stacks: list[Stack]) -> list[Stack]:
+    """The stacks module ``name`` runs on."""
+    if name in PER_STACK:
+        return stacks
+    if name in POSTGRESQL_ONLY:
+        return [stack for stack in stacks if stack.name == "pg+redis"] or stacks[:1]
+    return stacks[:1]
+
+
 def main() -> int:
     failed = []
+    stacks = chosen()
     for name in modules():
-        print(f"\n== bench.{name}", flush=True)
-        result = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=BASE_DIR, check=False)
-        if result.returncode == NOT_APPLICABLE:
-            continue
-        if result.returncode != 0:
-            failed.append(f"bench.{name} (exit {result.returncode})")
+        for stack in runs(name, stacks):
+            where = "" if stack.name == "configured" else f" ({stack.name})"
+            print(f"\n== bench.{name}{where}", flush=True)
+            command = [sys.executable, "-m", f"bench.{name}"]
+            result = subprocess.run(command, cwd=BASE_DIR, env=stack.environ(), check=False)
+            if result.returncode == NOT_APPLICABLE:
+                continue
+            if result.returncode != 0:
+                failed.append(f"bench.{name}{where} (exit {result.returncode})")
     if failed:
         print("\nnot run or failed: " + ", ".join(failed))
     return 1 if failed else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,8 @@ ROUNDS = 15
 
 
 def codec_round_trip(body: Any) -> Any:
-    """With taskops: kombu's JSON encoder (taskops' encoders registered), the codec's decoder."""
-    return codec.loads(kombu_json.dumps(body))
+    """With taskops: the json serializer taskops installs into kombu (its encoder and decoder)."""
+    return codec.loads(codec.dumps(body))
 
 
 def plain_round_trip(body: Any) -> Any:
@@ -41,21 +42,21 @@ def check_same_as_the_worker(body: Any) -> None:
     assert kombu_loads(data, content_type, encoding, accept=[content_type]) == codec_round_trip(body)
 
 
-def mean_ns(function: Callable[[Any], Any], body: Any) -> float:
-    """Mean time of one call over ``REPEATS`` calls."""
+def mean_ns(function: Callable[[Any], Any], body: Any, repeats: int = REPEATS) -> float:
+    """Mean time of one call over ``repeats`` calls."""
     start = time.perf_counter_ns()
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         function(body)
-    return (time.perf_counter_ns() - start) / REPEATS
+    return (time.perf_counter_ns() - start) / repeats
 
 
-def compare(body: Any, plain: Any) -> tuple[float, float, float]:
+def compare(body: Any, plain: Any, repeats: int = REPEATS, rounds: int = ROUNDS) -> tuple[float, float, float]:
     """Medians of codec time, plain time and their ratio; the two alternate round by round,
     so that a machine busy with something else weighs on both sides alike."""
     codec_times, plain_times, ratios = [], [], []
-    for _ in range(ROUNDS):
-        codec_times.append(mean_ns(codec_round_trip, body))
-        plain_times.append(mean_ns(plain_round_trip, plain))
+    for _ in range(rounds):
+        codec_times.append(mean_ns(codec_round_trip, body, repeats))
+        plain_times.append(mean_ns(plain_round_trip, plain, repeats))
         ratios.append(codec_times[-1] / plain_times[-1])
     return statistics.median(codec_times), statistics.median(plain_times), statistics.median(ratios)
 
@@ -80,16 +81,46 @@ def payloads() -> dict[str, tuple[Any, Any]]:
     return {"primitive payload": (primitive, primitive), "payload with 10 refs": (with_refs, plain_refs)}
 
 
-def main() -> None:
+#: The target of the payload with 10 refs: codec time at most this many times plain kombu JSON.
+TARGET_10_REFS = 3.0
+#: Refs per message of the growth curve.
+CURVE = (1, 10, 100, 1_000)
+
+
+def refs_payload(count: int) -> tuple[Any, Any]:
+    """``count`` instances in one argument (each its own envelope) and, plain, their ids."""
+    from demo.models import Answer
+
+    answers = [Answer.from_db("default", ["id", "question_id", "body"], [1 + i, 7, "a"]) for i in range(count)]
+    return [[answers], {}, {}], [[[a.pk for a in answers]], {}, {}]
+
+
+def main() -> int:
     codec.install()
     print(f"encode + decode, medians of {ROUNDS} alternating rounds x {REPEATS} messages (time.perf_counter_ns)")
+    missed = False
     for name, (body, plain) in payloads().items():
         check_same_as_the_worker(body)
         codec_ns, plain_ns, ratio = compare(body, plain)
-        print(
-            f"  {name:<22} codec {codec_ns / 1000:7.1f} us   plain kombu JSON {plain_ns / 1000:7.1f} us"
-            f"   ratio {ratio:.2f}x"
+        line = (
+            f"codec       {name:<22} taskops {codec_ns / 1000:,.1f} µs / plain {plain_ns / 1000:,.1f} µs = {ratio:.2f}x"
         )
+        if "10 refs" in name:
+            ok = ratio <= TARGET_10_REFS
+            missed |= not ok
+            line += f"  target <= {TARGET_10_REFS:.2f}x  {'ok' if ok else 'MISSED'}"
+        print(line, flush=True)
+    print("growth: one argument holding N instances (taskops) or their N ids (plain kombu JSON)")
+    for count in CURVE:
+        body, plain = refs_payload(count)
+        check_same_as_the_worker(body)
+        codec_ns, plain_ns, ratio = compare(body, plain, repeats=max(10, 20_000 // count // 10), rounds=7)
+        print(
+            f"codec       {count:>5,} refs   taskops {codec_ns / 1000:9,.1f} µs ({codec_ns / count / 1000:5.2f} µs/ref)"
+            f" / plain {plain_ns / 1000:8,.1f} µs = {ratio:.2f}x",
+            flush=True,
+        )
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
@@ -99,4 +130,4 @@ if __name__ == "__main__":
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
-    main()
+    sys.exit(main())

@@ -29,4 +29,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 CELERY_TASK_DEFAULT_QUEUE = "taskops-bench"
 
 TASKOPS = {"RECORDING": os.environ.get("TASKOPS_BENCH_RECORDING", "1") == "1"}
+# Measured as deployed: DEBUG off (Django then keeps no log of every query, and its
+# cursors do not format each statement for it). ``bench`` sets DEBUG=1 in the
+# environment only so that the project starts without a SECRET_KEY; the key it
+# generated is kept. TASKOPS_BENCH_DEBUG=1 measures with DEBUG on.
+DEBUG = os.environ.get("TASKOPS_BENCH_DEBUG") == "1"
 LOG_LEVEL = "WARNING"

@@ -25,7 +25,7 @@ from celery.utils.log import get_task_logger
 from django.db.models import Model
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
-from taskops.recording import prepare_arguments, record_start
+from taskops.recording import prepare_arguments, record_start, write_held_start
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
 from taskops.staleness import Skip, StaleObjectError, StartVerdict, TaskSkipped, judge_start, with_recorded_refs
@@ -152,6 +152,8 @@ class Task(BaseTask):
         they are left alone.
         """
         if not self.app.conf.task_always_eager:
+            # A retry: the attempt's start, if still held to go with its end, is written first.
+            write_held_start(options.get("task_id"))
             # The caller's own reprs win over taskops' (a publisher's word).
             options = {**prepare_arguments(args, kwargs, options.get("task_id")), **options}
         return super().apply_async(args, kwargs, *rest, **options)

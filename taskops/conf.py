@@ -33,6 +33,10 @@ def _bool(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")
+
+
 def _dict(value: Any) -> bool:
     return isinstance(value, dict)
 
@@ -95,6 +99,12 @@ SETTINGS: dict[str, Setting] = {
     "STRICT": Setting(False, "a bool", _bool, "Raise recorder errors instead of logging and counting them."),
     "WRITE_BEHIND": Setting(
         True, "a bool", _bool, "Write the publisher's records from a background thread; False: at the call."
+    ),
+    "START_LINGER": Setting(
+        0.1,
+        "a number of seconds, 0 or more",
+        _seconds,
+        "Seconds a worker holds a task's start to write it with the end (one write for a short task); 0: at once.",
     ),
     "SNAPSHOT_FIELDS": Setting(
         {},

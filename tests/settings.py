@@ -164,6 +164,9 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "taskops-tests"
 
 TASKOPS: dict[str, Any] = {}
+# A worker subprocess that must hold its starts longer (tests/recording/test_starts_e2e.py).
+if os.environ.get("TASKOPS_TEST_START_LINGER"):
+    TASKOPS["START_LINGER"] = float(os.environ["TASKOPS_TEST_START_LINGER"])
 
 # Mail stays in memory (django.core.mail.outbox); Django 6.1 configures mailers with MAILERS.
 if django.VERSION >= (6, 1):

@@ -17,9 +17,10 @@ What a term finds (the README's admin section says the same):
 A pk is compared in its model's own form: ``042`` finds ``42``, a UUID in
 upper case or without dashes finds it as stored.
 
-Every clause is served by an index: ``task_id`` (unique) and ``group_id``,
-each with a pattern index on PostgreSQL for the prefix (Django's ``_like``
-index), ``task_name``, and ``ObjectRef``'s ``(content_type, object_pk)``.
+Every clause is served by an index: ``task_id`` (unique, with a pattern
+index on PostgreSQL for the prefix: Django's ``_like`` index), ``group_id``
+(one partial index of the rows that have one, a pattern index on
+PostgreSQL), ``task_name``, and ``ObjectRef``'s ``(content_type, object_pk)``.
 """
 
 from __future__ import annotations
@@ -149,10 +150,12 @@ def any_of(conditions: Iterable[Q]) -> Q:
 def id_conditions(text: str) -> list[Q]:
     """A task id or group id, whole or by its first ``MIN_ID_PREFIX`` characters or more (ids are lower case)."""
     conditions = []
+    # A group id is indexed only where it is set: the condition says so, for the planner.
+    grouped = ~Q(group_id="")
     for candidate in sorted({text, text.lower()}):
-        conditions += [Q(task_id=candidate), Q(group_id=candidate)]
+        conditions += [Q(task_id=candidate), Q(group_id=candidate) & grouped]
         if len(candidate) >= MIN_ID_PREFIX:
-            conditions += [Q(task_id__startswith=candidate), Q(group_id__startswith=candidate)]
+            conditions += [Q(task_id__startswith=candidate), Q(group_id__startswith=candidate) & grouped]
     return conditions
 
 

@@ -9,6 +9,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -100,7 +101,7 @@ class Dispatch(models.Model):
     parent_id = models.CharField(_("parent id"), max_length=255, blank=True)
     root_id = models.CharField(_("root id"), max_length=255, blank=True)
     #: Indexed for the search (with a pattern index on PostgreSQL, for its prefix).
-    group_id = models.CharField(_("group id"), max_length=255, blank=True, db_index=True)
+    group_id = models.CharField(_("group id"), max_length=255, blank=True)
     #: Dispatched inside an open transaction: the worker may not see the rows yet.
     in_transaction = models.BooleanField(_("in transaction"), default=False)
     #: The worst drift of the dispatch's refs (denormalized for filtering).
@@ -121,6 +122,7 @@ class Dispatch(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # a partial index (Meta): most rows have none
     )
     redispatch_of = models.ForeignKey(
         "self",
@@ -129,6 +131,7 @@ class Dispatch(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="redispatches",
+        db_index=False,  # a partial index (Meta): most rows have none
     )
     #: The operator action that published it (``taskops_redispatch``, the admin's form and actions).
     operation = models.ForeignKey(
@@ -138,6 +141,7 @@ class Dispatch(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="dispatches",
+        db_index=False,  # a partial index (Meta): most rows have none
     )
 
     class Meta:
@@ -151,8 +155,25 @@ class Dispatch(models.Model):
             models.Index(fields=["state", "-enqueued_at"], name="taskops_dispatch_state_enq"),
             models.Index(fields=["drift", "-enqueued_at"], name="taskops_dispatch_drift_enq"),
             models.Index(fields=["queue", "-enqueued_at"], name="taskops_dispatch_queue_enq"),
-            models.Index(fields=["root_id"], name="taskops_dispatch_root"),
-            models.Index(fields=["parent_id"], name="taskops_dispatch_parent"),
+            # Every index is written at each insert and at each update that cannot be
+            # HOT (the worker's start and end change ``state``): the columns that are
+            # empty on most rows are indexed only where they are set.
+            models.Index(fields=["root_id"], name="taskops_dispatch_root", condition=~Q(root_id="")),
+            # One index for the search's equality and prefix (a pattern index on PostgreSQL).
+            models.Index(
+                fields=["group_id"],
+                name="taskops_dispatch_group",
+                opclasses=["varchar_pattern_ops"],
+                condition=~Q(group_id=""),
+            ),
+            models.Index(fields=["parent_id"], name="taskops_dispatch_parent", condition=~Q(parent_id="")),
+            models.Index(
+                fields=["dispatched_by"], name="taskops_dispatch_by", condition=Q(dispatched_by__isnull=False)
+            ),
+            models.Index(
+                fields=["redispatch_of"], name="taskops_dispatch_of", condition=Q(redispatch_of__isnull=False)
+            ),
+            models.Index(fields=["operation"], name="taskops_dispatch_op", condition=Q(operation__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -188,8 +209,10 @@ def task_result_model() -> type[models.Model] | None:
 class ObjectRef(models.Model):
     """A model instance referenced by a dispatch's arguments, and its drift."""
 
-    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="refs")
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    # Neither foreign key has an index of its own: each leads one that serves it
+    # (the unique (dispatch, argument), and taskops_ref_object).
+    dispatch = models.ForeignKey(Dispatch, on_delete=models.CASCADE, related_name="refs", db_index=False)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+", db_index=False)
     object_pk = models.CharField(_("object pk"), max_length=255)
     #: Where in the arguments it stood, e.g. ``args[0]`` or ``kwargs.report.question``.
     argument = models.CharField(_("argument"), max_length=255, blank=True)
@@ -210,8 +233,9 @@ class ObjectRef(models.Model):
         verbose_name = _("object reference")
         verbose_name_plural = _("object references")
         indexes = [
+            # No index on a column the worker's start writes (drift, ...): that
+            # update of the refs stays HOT, a new row version and no index entries.
             models.Index(fields=["content_type", "object_pk", "-dispatch"], name="taskops_ref_object"),
-            models.Index(fields=["drift"], name="taskops_ref_drift"),
         ]
         constraints = [
             # The publisher and a worker may both write a dispatch's refs (the

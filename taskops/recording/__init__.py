@@ -8,6 +8,7 @@
 - :mod:`~taskops.recording.background` and :mod:`~taskops.recording.writer`: the write-behind thread;
 - :mod:`~taskops.recording.store`: the writes, one store per database vendor;
 - :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
+- :mod:`~taskops.recording.starts`: a start held to be written with the end;
 - :mod:`~taskops.recording.guard`: errors are logged and counted, never raised (unless STRICT).
 
 Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
@@ -28,6 +29,7 @@ from taskops.recording.background import flush, shutdown, writer_paused
 from taskops.recording.guard import StrictRecordingError, error_count
 from taskops.recording.publisher import batch, on_before_task_publish
 from taskops.recording.records import prepare_arguments
+from taskops.recording.starts import write_held as write_held_start
 from taskops.recording.worker import (
     on_task_failure,
     on_task_postrun,
@@ -51,6 +53,7 @@ __all__ = [
     "prepare_arguments",
     "record_start",
     "shutdown",
+    "write_held_start",
     "writer_paused",
 ]
 

@@ -1,7 +1,9 @@
 """The worker's side: the start, the end, and what happens to a task in between.
 
-The start (lag, drift, policy) is written when the Task base calls
-:func:`record_start`; the end by ``task_postrun``; the worker's main process
+The start (lag, drift, policy) is recorded when the Task base calls
+:func:`record_start`, and written with the end by ``task_postrun`` when the
+task ends within ``TASKOPS["START_LINGER"]``, else when that time is up
+(:mod:`taskops.recording.starts`); the worker's main process
 writes the receipt of a task that waits for its ETA, revocations,
 rejections, unknown tasks and lost pool children. Nothing is written in the
 main process for a task that runs at once (the receive time travels to the
@@ -27,6 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from taskops.models import Dispatch, State
+from taskops.recording import starts
 from taskops.recording.columns import REF, Progress
 from taskops.recording.guard import enabled, guarded
 from taskops.recording.records import Row, clipped
@@ -119,16 +122,18 @@ def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict,
         if notes:
             fields["notes"] = "; ".join(notes)
         facts = MessageFacts.of_task(task)
-        advance(
-            WorkerWrite(
-                request.id,
-                fields,
-                Progress(State.STARTED, facts.retries),
-                lambda: worker_row(facts, verdict.started_at, len(verdict.refs)),
-                lambda: start_ref_rows(verdict, header),
-                ref_fields=REF.start,
-            )
+        write = WorkerWrite(
+            request.id,
+            fields,
+            Progress(State.STARTED, facts.retries),
+            lambda: worker_row(facts, verdict.started_at, len(verdict.refs)),
+            lambda: start_ref_rows(verdict, header),
+            ref_fields=REF.start,
         )
+        if attempt is None:
+            advance(write)
+        else:  # its end may come soon: written with it, or after START_LINGER (taskops.recording.starts)
+            starts.hold(write, advance)
 
 
 def finish(
@@ -137,17 +142,24 @@ def finish(
     exception: str = "",
     runtime: dt.timedelta | None = None,
     attempt_known: bool = True,
+    start: WorkerWrite | None = None,
 ) -> None:
     """Write the end of an attempt (or of a task that never ran): one upsert.
 
     ``attempt_known`` False: the writer cannot tell which attempt ended (the
     main process after a time limit), so only the state guards the row.
+    ``start``: the attempt's start, still held (:mod:`taskops.recording.starts`),
+    written in the same upsert.
     """
     now = timezone.now()
     fields: Row = {"state": state, "finished_at": now, "exception": exception}
     if runtime is not None:
         fields["runtime"] = runtime
-    advance_from_message(facts, fields, Progress(state, facts.retries if attempt_known else None), now)
+    progress = Progress(state, facts.retries if attempt_known else None)
+    if start is not None:
+        advance(attrs.evolve(start, fields={**start.fields, **fields}, progress=progress))
+    else:
+        advance_from_message(facts, fields, progress, now)
 
 
 def advance_from_message(facts: MessageFacts, fields: Row, progress: Progress, when: dt.datetime) -> None:
@@ -233,16 +245,19 @@ def on_task_postrun(
             verdict = judge_start(header, {}, attempt.started_at, parse_time(task.request.eta))
             record_start(task, header, verdict)
         runtime = dt.timedelta(seconds=time.monotonic() - attempt.started)
+        start = starts.take(task_id)
         if attempt.skipped:
-            finish(MessageFacts.of_task(task), State.SKIPPED, attempt.skipped, runtime)
+            finish(MessageFacts.of_task(task), State.SKIPPED, attempt.skipped, runtime, start=start)
         elif state == State.RETRY:
+            if start is not None:  # the retry's publish wrote it first, unless published by other means
+                advance(start)
             # The retry's publish already wrote the new attempt: only this one's end is added.
             _update(
                 _dispatches().filter(task_id=clipped(task_id), state=State.RETRY),
                 {"exception": attempt.exception, "runtime": runtime},
             )
         else:
-            finish(MessageFacts.of_task(task), state or State.SUCCESS, attempt.exception, runtime)
+            finish(MessageFacts.of_task(task), state or State.SUCCESS, attempt.exception, runtime, start=start)
 
 
 def on_task_revoked(

@@ -31,6 +31,7 @@ import functools
 import hashlib
 import json
 import uuid
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import attrs
@@ -110,7 +111,22 @@ _CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), def
 
 
 def canonical_json(value: Any) -> str:
+    """The JSON the digest is taken of; the usual field values without building an encoder's state."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None or kind is bool:
+        return "null" if value is None else ("true" if value else "false")
+    if kind is dt.datetime:
+        return _encode_string(_canonical_default(value))
+    # Everything else as before, whole (the output above is byte for byte the encoder's).
     return _CANONICAL_ENCODER.encode(value)
+
+
+#: What the encoder writes for a string (it escapes to ASCII).
+_encode_string = encode_basestring_ascii
 
 
 def digest(value: Any, key: DigestKey | None = None) -> str:

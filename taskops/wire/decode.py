@@ -15,11 +15,14 @@ import datetime as dt
 import decimal
 import functools
 import json
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import IntegerField, Model
 
@@ -65,6 +68,10 @@ _KOMBU_DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+#: What ``dict.get`` gives for a key that is not there (``None`` may be a marker from the wire).
+_ABSENT = object()
+
+
 class _Decoder:
     """The ``object_hook`` of one ``loads`` call (it counts refs per message)."""
 
@@ -75,9 +82,15 @@ class _Decoder:
         self.refs_left = limits.max_refs
 
     def hook(self, obj: dict[str, Any]) -> Any:
-        if len(obj) != 2 or "__type__" not in obj or "__value__" not in obj:
+        # Called for every JSON object of the message: most are not envelopes.
+        if len(obj) != 2:
             return obj
-        marker, value = obj["__type__"], obj["__value__"]
+        marker = obj.get("__type__", _ABSENT)
+        if marker is _ABSENT or "__value__" not in obj:
+            return obj
+        value = obj["__value__"]
+        if marker == MODEL:  # the usual envelope, first
+            return self.model(value)
         if not isinstance(marker, str):
             return Invalid(f"type marker must be a string, got {short(marker)}")
         handler = _TASKOPS_DECODERS.get(marker)
@@ -96,33 +109,39 @@ class _Decoder:
             return Invalid(f"bad {marker} value {short(value)}: {exc}")
 
     def model(self, value: Any) -> RefPlaceholder | Invalid:
-        if not isinstance(value, dict) or value.keys() != {"model", "pk"}:
+        # Once per ref: what depends only on the label is read once per label (wire_model).
+        if type(value) is not dict or len(value) != 2 or "model" not in value or "pk" not in value:
             return Invalid(f"{MODEL}: expected {{'model': str, 'pk': int | str}}, got {short(value)}")
-        model = self.model_class(value["model"], MODEL)
-        if isinstance(model, Invalid):
-            return model
-        if not self.take_refs(1):
+        label = value["model"]
+        wire = wire_model(label) if type(label) is str else None
+        if type(wire) is not WireModel:
+            return self.not_a_model(label, wire, MODEL)
+        self.refs_left -= 1
+        if self.refs_left < 0:
             return self.too_many_refs()
-        pk = normal_pk(model, value["pk"])
-        if isinstance(pk, Invalid):
-            return pk
-        return RefPlaceholder(ModelRef(model._meta.label_lower, pk))
+        pk = value["pk"]
+        bounds = wire.int_range
+        if type(pk) is not int or bounds is None or not bounds[0] <= pk <= bounds[1]:
+            pk = normal_pk(wire.model, pk)
+            if isinstance(pk, Invalid):
+                return pk
+        return RefPlaceholder(ModelRef(wire.label, pk))
 
     def models(self, value: Any) -> RefListPlaceholder | Invalid:
         if not isinstance(value, dict) or value.keys() != {"model", "pks"} or not isinstance(value["pks"], list):
             return Invalid(f"{MODELS}: expected {{'model': str, 'pks': [int | str, ...]}}, got {short(value)}")
-        model = self.model_class(value["model"], MODELS)
-        if isinstance(model, Invalid):
-            return model
+        wire = self.wire_model(value["model"], MODELS)
+        if isinstance(wire, Invalid):
+            return wire
         if not self.take_refs(len(value["pks"])):
             return self.too_many_refs()
         pks = []
         for pk in value["pks"]:
-            normal = normal_pk(model, pk)
+            normal = pk if wire.takes_as_it_is(pk) else normal_pk(wire.model, pk)
             if isinstance(normal, Invalid):
                 return normal
             pks.append(normal)
-        return RefListPlaceholder(model._meta.label_lower, tuple(pks))
+        return RefListPlaceholder(wire.label, tuple(pks))
 
     def attrs(self, value: Any) -> AttrsPlaceholder | Invalid:
         if not isinstance(value, dict) or value.keys() != {"class", "data"} or not isinstance(value["class"], str):
@@ -134,16 +153,14 @@ class _Decoder:
             return Invalid(f"{ATTRS}: class {short(name)} is {why}")
         return AttrsPlaceholder(cls, name, value["data"])
 
-    def model_class(self, label: Any, marker: str) -> type[Model] | Invalid:
-        if not isinstance(label, str) or label.count(".") != 1:
-            return Invalid(f"{marker}: model label must look like 'app_label.modelname', got {short(label)}")
-        model = installed_model(label)
-        if model is None:
-            return Invalid(f"{marker}: model {short(label)} is not installed")
-        allowed = self.limits.allowed_models
-        if allowed is not None and model._meta.label_lower not in allowed:
-            return Invalid(f"{marker}: model {model._meta.label_lower!r} is not allowed (TASKOPS['ALLOWED_MODELS'])")
-        return model
+    def wire_model(self, label: Any, marker: str) -> WireModel | Invalid:
+        wire = wire_model(label) if type(label) is str else None
+        return wire if isinstance(wire, WireModel) else self.not_a_model(label, wire, marker)
+
+    def not_a_model(self, label: Any, why: Any, marker: str) -> Invalid:
+        if not isinstance(why, str):
+            why = f"model label must look like 'app_label.modelname', got {short(label)}"
+        return Invalid(f"{marker}: {why}")
 
     def take_refs(self, count: int) -> bool:
         self.refs_left -= count
@@ -158,6 +175,54 @@ _TASKOPS_DECODERS: dict[str, Callable[[_Decoder, Any], Any]] = {
     MODELS: _Decoder.models,
     ATTRS: _Decoder.attrs,
 }
+
+
+@attrs.frozen
+class WireModel:
+    """What the decoder needs of a model label, read once per label (not per ref)."""
+
+    model: type[Model]
+    label: str
+    #: The lowest and highest int pk the field takes (an integer pk); None: the pk is not an int.
+    int_range: tuple[float, float] | None
+
+    def takes_as_it_is(self, pk: Any) -> bool:
+        """An int in the field's range: already its JSON form, no further reading (the usual ref)."""
+        bounds = self.int_range
+        return type(pk) is int and bounds is not None and bounds[0] <= pk <= bounds[1]
+
+
+@functools.lru_cache(maxsize=256)  # bounded: labels come from the wire
+def wire_model(label: str) -> WireModel | str:
+    """The model a wire label names, if installed and allowed; else why not. Cleared with the limits."""
+    if label.count(".") != 1:
+        return f"model label must look like 'app_label.modelname', got {short(label)}"
+    model = installed_model(label)
+    if model is None:
+        return f"model {short(label)} is not installed"
+    allowed = current_limits().allowed_models
+    if allowed is not None and model._meta.label_lower not in allowed:
+        return f"model {model._meta.label_lower!r} is not allowed (TASKOPS['ALLOWED_MODELS'])"
+    field = model._meta.pk
+    int_range = None
+    if isinstance(field, IntegerField):
+        low, high = _pk_bounds(field)
+        int_range = (-math.inf if low is None else low, math.inf if high is None else high)
+    return WireModel(model, model._meta.label_lower, int_range)
+
+
+def _forget_wire_models(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKOPS":
+        wire_model.cache_clear()
+
+
+setting_changed.connect(_forget_wire_models, dispatch_uid="taskops.wire.decode")
+
+
+def _pk_bounds(field: Any) -> tuple[Any, Any]:
+    low = max((v.limit_value for v in field.validators if isinstance(v, MinValueValidator)), default=None)
+    high = min((v.limit_value for v in field.validators if isinstance(v, MaxValueValidator)), default=None)
+    return low, high
 
 
 def normal_pk(model: type[Model], pk: Any) -> Any:
@@ -186,8 +251,7 @@ def _pk_reader(model: type[Model]) -> Callable[[Any], Any]:
 
         return read_other
     # Integer pks, the common case: the field's range, read once (Django takes it from the backend).
-    low = max((v.limit_value for v in field.validators if isinstance(v, MinValueValidator)), default=None)
-    high = min((v.limit_value for v in field.validators if isinstance(v, MaxValueValidator)), default=None)
+    low, high = _pk_bounds(field)
 
     def read_int(pk: Any) -> Any:
         value = pk if type(pk) is int else field.to_python(pk)
@@ -209,8 +273,11 @@ def loads(payload: str | bytes | bytearray | memoryview) -> Any:
     refused = too_long(payload, limits)
     if refused is not None:
         return json.loads(refused, object_hook=_Decoder(limits).hook)
-    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
-    return json.loads(within_limits(text, limits), object_hook=_Decoder(limits).hook)
+    text = within_limits(payload.decode("utf-8") if isinstance(payload, bytes) else payload, limits)
+    if "__type__" not in text and "\\u" not in text:
+        # No envelope can be in it (not even one spelled with escapes): no hook per object.
+        return json.loads(text)
+    return json.loads(text, object_hook=_Decoder(limits).hook)
 
 
 def decode(payload: str | bytes | bytearray | memoryview) -> Any:

@@ -11,7 +11,8 @@ instances before that, with the ``CodecError`` itself).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import attrs
 from django.db.models import Model, QuerySet
@@ -20,7 +21,7 @@ from kombu.utils import json as kombu_json
 
 from taskops.wire.envelopes import ATTRS, MODEL, MODELS, envelope
 from taskops.wire.errors import CodecError
-from taskops.wire.limits import current_limits
+from taskops.wire.limits import sendable_label
 from taskops.wire.refs import json_pk
 from taskops.wire.registry import attrs_registry, default_attrs_name
 from taskops.wire.structure import converter
@@ -41,26 +42,35 @@ def check_sendable(instance: Model) -> None:
     "Saved" is Django's own notion (``_state.adding`` is False once the instance
     was saved or loaded): a pk filled by a field default (a UUID) is not a row.
     """
+    encode_model(instance)
+
+
+def encode_model(instance: Model) -> dict[str, Any]:
+    # Once per ref, so the checks that depend only on the model (its label, whether
+    # it may travel) are read from a per-model cache (:func:`sendable_label`).
     if instance._state.adding:
         raise CodecError(
             f"cannot send an unsaved {instance._meta.label} instance: save it first, "
             "or send one the database returned (e.g. from .get())"
         )
-    if isinstance(instance.pk, tuple):
-        raise CodecError(f"cannot send a {instance._meta.label} instance: composite primary keys are not supported")
-    _check_allowed(instance._meta.label_lower)
-
-
-def encode_model(instance: Model) -> dict[str, Any]:
-    check_sendable(instance)
-    return envelope(MODEL, {"model": instance._meta.label_lower, "pk": json_pk(instance.pk)})
+    pk = instance.pk
+    if type(pk) is not int:  # the usual pk takes no further look
+        if isinstance(pk, tuple):
+            raise CodecError(f"cannot send a {instance._meta.label} instance: composite primary keys are not supported")
+        pk = json_pk(pk)
+    label = sendable_label(type(instance))
+    if label is None:
+        _refuse(instance._meta.label_lower)
+    return {"__type__": MODEL, "__value__": {"model": label, "pk": pk}}
 
 
 def encode_queryset(queryset: QuerySet[Any]) -> Any:
     if not issubclass(queryset._iterable_class, ModelIterable):
         return list(queryset)  # .values() / .values_list(): plain data
-    label = queryset.model._meta.label_lower
-    _check_allowed(label)
+    model: type[Model] = queryset.model
+    label = sendable_label(model)
+    if label is None:
+        _refuse(model._meta.label_lower)
     if queryset._result_cache is not None:  # already evaluated: no query
         pks = [json_pk(obj.pk) for obj in queryset._result_cache]
     else:
@@ -68,10 +78,8 @@ def encode_queryset(queryset: QuerySet[Any]) -> Any:
     return envelope(MODELS, {"model": label, "pks": pks})
 
 
-def _check_allowed(label: str) -> None:
-    allowed = current_limits().allowed_models
-    if allowed is not None and label not in allowed:
-        raise CodecError(f"cannot send a {label} instance: the model is not in TASKOPS['ALLOWED_MODELS']")
+def _refuse(label: str) -> NoReturn:
+    raise CodecError(f"cannot send a {label} instance: the model is not in TASKOPS['ALLOWED_MODELS']")
 
 
 def encode_attrs(obj: Any) -> dict[str, Any]:
@@ -88,6 +96,42 @@ def encode_attrs(obj: Any) -> dict[str, Any]:
     return envelope(ATTRS, {"class": name, "data": converter.unstructure(obj)})
 
 
+#: Type -> its encoder (None: kombu's rules), decided once per type.
+_ENCODER_OF_TYPE: dict[type, Callable[[Any], Any] | None] = {}
+
+
+def _encoder_of(cls: type) -> Callable[[Any], Any] | None:
+    """What encodes instances of ``cls``, in the order kombu's encoder would find it."""
+    if hasattr(cls, "__json__") or issubclass(cls, kombu_json.textual_types):
+        return None  # kombu looks at these first
+    if issubclass(cls, QuerySet):
+        return encode_queryset
+    if issubclass(cls, Model):
+        return encode_model
+    if attrs.has(cls):
+        return encode_attrs
+    return None
+
+
+class Encoder(kombu_json.JSONEncoder):
+    """kombu's JSON encoder, finding taskops' encoders by the value's type in one dict lookup.
+
+    kombu's own looks for an encoder with ``isinstance`` against every
+    registered type in turn (datetime, date, time, Decimal, UUID, then
+    taskops'), for every model instance sent; the result is the same.
+    """
+
+    def default(self, o: Any) -> Any:
+        cls = type(o)
+        try:
+            encoder = _ENCODER_OF_TYPE[cls]
+        except KeyError:
+            encoder = _ENCODER_OF_TYPE.setdefault(cls, _encoder_of(cls))
+        if encoder is None:
+            return super().default(o)
+        return encoder(o)
+
+
 def dumps(value: Any) -> str:
-    """Encode ``value`` exactly as a task message would carry it."""
-    return kombu_json.dumps(value)
+    """Encode ``value`` exactly as a task message carries it (the ``json`` serializer kombu uses)."""
+    return kombu_json.dumps(value, cls=Encoder)

@@ -66,6 +66,7 @@ def _forget_limits(*, setting: str, **kwargs: Any) -> None:
     if setting == "TASKOPS":
         current_limits.cache_clear()
         installed_model.cache_clear()
+        sendable_label.cache_clear()
 
 
 setting_changed.connect(_forget_limits, dispatch_uid="taskops.wire.limits")
@@ -78,6 +79,14 @@ def installed_model(label: str) -> type[Model] | None:
         return apps.get_model(label)
     except (LookupError, ValueError):
         return None
+
+
+@functools.cache  # keyed by model classes (finite); cleared with the limits
+def sendable_label(model: type[Model]) -> str | None:
+    """The wire label of ``model`` if it may travel (``ALLOWED_MODELS``), else None: checked once per model."""
+    label = model._meta.label_lower
+    allowed = current_limits().allowed_models
+    return label if allowed is None or label in allowed else None
 
 
 def measure(text: str, limits: Limits) -> tuple[bool, int]:

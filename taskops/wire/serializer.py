@@ -8,7 +8,7 @@ from kombu.serialization import registry as kombu_registry  # type: ignore[attr-
 from kombu.utils import json as kombu_json
 
 from taskops.wire.decode import loads
-from taskops.wire.encode import AttrsInstance, encode_attrs, encode_model, encode_queryset
+from taskops.wire.encode import AttrsInstance, dumps, encode_attrs, encode_model, encode_queryset
 
 _installed = False
 
@@ -19,8 +19,10 @@ def install() -> None:
     if _installed:
         return
     # Encoders with marker None build their own envelope (a values() QuerySet is plain data).
+    # Registered with kombu's JSON too, for code that calls kombu_json.dumps itself; messages
+    # are encoded by dumps, the same encoders found by type in one lookup.
     kombu_json.register_type(QuerySet, None, encode_queryset)
     kombu_json.register_type(Model, None, encode_model)
     kombu_json.register_type(AttrsInstance, None, encode_attrs)
-    kombu_registry.register("json", kombu_json.dumps, loads, content_type="application/json", content_encoding="utf-8")
+    kombu_registry.register("json", dumps, loads, content_type="application/json", content_encoding="utf-8")
     _installed = True

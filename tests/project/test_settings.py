@@ -150,12 +150,19 @@ def test_celery_db_reuse_max_reaches_the_django_fixup(var_dir: dict[str, str]) -
 
 
 def test_benchmarks_turn_development_mode_on_themselves(var_dir: dict[str, str]) -> None:
-    """``make bench`` and ``python -m bench.<name>`` run with no environment, as they always did."""
+    """``make bench`` and ``python -m bench.<name>`` run with no environment, as they always did.
+
+    Development mode lets them start without ``SECRET_KEY``; what they measure
+    runs with DEBUG off, as deployed (``TASKOPS_BENCH_DEBUG=1``: on).
+    """
     code = "from django.conf import settings; print(settings.DEBUG, settings.CELERY_TASK_DEFAULT_QUEUE)"
     result = python(code, env=var_dir, settings="bench.settings")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "taskops-bench"]
+    assert result.stdout.split() == ["False", "taskops-bench"]
+
+    debug = python(code, env={**var_dir, "TASKOPS_BENCH_DEBUG": "1"}, settings="bench.settings")
+    assert debug.stdout.split() == ["True", "taskops-bench"]
 
 
 #: The host project's beat schedule as its Celery app sees it, each task marked registered or not, and the

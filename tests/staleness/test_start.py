@@ -106,13 +106,11 @@ def test_worker_queries_do_not_grow_with_refs(committed_content_types: None) -> 
 
     row, retval, queries = run_as_worker(count_refs, (questions, books))
 
-    # 2 SELECTs (one per model), then the start and the end. PostgreSQL: one
-    # statement each (the start updates the dispatch and its refs in one CTE).
-    # Elsewhere: the start's two UPDATEs in one transaction, the end alone.
+    # 2 SELECTs (one per model), then the start and the end in one write (the
+    # task ended within START_LINGER). PostgreSQL: one statement (the dispatch
+    # and its refs in one CTE). SQLite: one transaction, the dispatch's upsert and the refs'.
     assert round_trips(queries) == (
-        ["SELECT", "SELECT", "WITH", "WITH"]
-        if ON_POSTGRESQL
-        else ["SELECT", "SELECT", "BEGIN", "UPDATE", "UPDATE", "COMMIT", "UPDATE"]
+        ["SELECT", "SELECT", "WITH"] if ON_POSTGRESQL else ["SELECT", "SELECT", "BEGIN", "INSERT", "INSERT", "COMMIT"]
     )
 
     assert (row.state, retval, row.drift, row.worker) == (State.SUCCESS, 20, Drift.CHANGED, "w@host")
@@ -123,11 +121,11 @@ def test_worker_queries_do_not_grow_with_refs(committed_content_types: None) -> 
     assert row.refs.get(argument="args[0][3]").changed_fields == ["body"]
 
 
-def test_worker_without_refs_writes_twice(committed_content_types: None) -> None:
+def test_worker_without_refs_writes_once(committed_content_types: None) -> None:
     row, retval, queries = run_as_worker(add, (2, 3))
 
-    # No refs: the start is one UPDATE, the end another; no transaction around either.
-    assert round_trips(queries) == (["WITH", "WITH"] if ON_POSTGRESQL else ["UPDATE", "UPDATE"])
+    # No refs: the start and the end in one upsert, no transaction around it.
+    assert round_trips(queries) == (["WITH"] if ON_POSTGRESQL else ["INSERT"])
     assert (row.state, retval, row.worker, row.drift) == (State.SUCCESS, 5, "w@host", Drift.UNCHANGED)
     assert row.started_at is not None
     assert row.finished_at is not None

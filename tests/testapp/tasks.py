@@ -10,6 +10,7 @@ one feature each.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -173,3 +174,14 @@ def review_question(question: Question, review: ReviewRequest, copies: int) -> s
         note += f", on answer {review.answer.pk}"
     Question.objects.filter(pk=question.pk).update(summary=note)
     return note
+
+
+@shared_task(acks_late=True)
+def wait_for_release(path: str) -> str:
+    """Run until the file ``path`` exists (a long task that a test ends when it chooses)."""
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.02)
+    return path
