@@ -25,6 +25,10 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
+
+
 def _list_of_str(value: Any) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
 
@@ -83,6 +87,24 @@ SETTINGS: dict[str, Setting] = {
     "STRICT": Setting(False, "a bool", _bool, "Raise recorder errors instead of logging and counting them."),
     "WRITE_BEHIND": Setting(
         True, "a bool", _bool, "Write the publisher's records from a background thread; False: at the call."
+    ),
+    "WRITE_QUEUE_RECORDS": Setting(
+        10_000,
+        "a positive int",
+        _positive_int,
+        "Records waiting for the background writer at most (also what a worker keeps through an outage).",
+    ),
+    "WRITE_QUEUE_BYTES": Setting(
+        32 * 1024 * 1024,
+        "a positive int",
+        _positive_int,
+        "Bytes of records (mostly their arguments) waiting for the background writer at most.",
+    ),
+    "PUBLISH_WAIT": Setting(
+        0.05,
+        "a positive number of seconds",
+        _positive_number,
+        "Seconds a publish waits at most for room in a full writer queue; then its record is dropped and counted.",
     ),
     "SNAPSHOT_FIELDS": Setting(
         {},

@@ -115,7 +115,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     A dispatch the test made but did not wait for must not land in the next
     test's tables.
     """
-    if not recording.flush(timeout=30):
+    # flush() is False too when a record was dropped or failed (a test may do that on purpose): only the backlog counts.
+    if not recording.flush(timeout=30) and recording.backlog():
         pytest.fail("the taskops background writer did not catch up within 30s")
     return (yield)
 

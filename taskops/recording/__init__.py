@@ -13,8 +13,8 @@
 Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
 published, and a task run in-process is not a dispatch.
 
-Public names: :func:`flush`, :func:`shutdown`, :func:`batch`,
-:func:`error_count` (also ``errors``), :class:`StrictRecordingError`,
+Public names: :func:`flush`, :func:`backlog`, :func:`shutdown`, :func:`batch`,
+:func:`error_count` (also ``errors``), :func:`dropped_count`, :class:`StrictRecordingError`,
 :func:`connect` (called by the app's ``ready()``).
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 from celery import signals as celery_signals
 
-from taskops.recording.background import flush, shutdown, writer_paused
+from taskops.recording.background import backlog, dropped_count, flush, shutdown, writer_paused
 from taskops.recording.guard import StrictRecordingError, error_count
-from taskops.recording.publisher import batch, on_before_task_publish
+from taskops.recording.publisher import batch, on_after_task_publish, on_before_task_publish
 from taskops.recording.records import prepare_arguments
 from taskops.recording.worker import (
     on_task_failure,
@@ -44,8 +44,10 @@ from taskops.signals import task_skipped
 
 __all__ = [
     "StrictRecordingError",
+    "backlog",
     "batch",
     "connect",
+    "dropped_count",
     "error_count",
     "flush",
     "prepare_arguments",
@@ -56,6 +58,7 @@ __all__ = [
 
 _RECEIVERS = (
     (celery_signals.before_task_publish, on_before_task_publish),
+    (celery_signals.after_task_publish, on_after_task_publish),
     (celery_signals.task_received, on_task_received),
     (celery_signals.task_prerun, on_task_prerun),
     (celery_signals.task_postrun, on_task_postrun),

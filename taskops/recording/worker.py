@@ -22,13 +22,15 @@ import time
 from typing import Any
 
 import attrs
-from django.db import router
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from taskops.models import Dispatch, State
+from taskops.recording.background import defer, deferring
 from taskops.recording.columns import REF, Progress
-from taskops.recording.guard import enabled, guarded
+from taskops.recording.guard import enabled, guarded, logger
+from taskops.recording.health import drop_broken_connections, is_outage
 from taskops.recording.records import Row
 from taskops.recording.store import store_for
 from taskops.recording.worker_rows import (
@@ -86,9 +88,32 @@ def _update(queryset: QuerySet[Dispatch], fields: Row) -> int:
 
 
 def advance(write: WorkerWrite) -> None:
-    """Write through the store of the dispatches' database."""
+    """Write through the store of the dispatches' database; kept and retried when it is down.
+
+    A write that meets an outage (and every write after it, in order, while
+    some are kept) goes to :func:`~taskops.recording.background.defer`.
+    """
     using = router.db_for_write(Dispatch)
-    store_for(using).advance(write, using)
+    connection = connections[using]
+
+    def write_now() -> None:
+        store_for(using).advance(write, using)
+
+    if connection.in_atomic_block:
+        write_now()
+        return
+    if deferring():
+        defer(write_now)
+        return
+    drop_broken_connections()
+    try:
+        write_now()
+    except Exception as exc:
+        if not is_outage(exc, using):
+            raise
+        if not deferring():  # the first of an outage: one line, the writer says the rest
+            logger.warning("taskops: the database is unavailable (%s); worker updates are kept and retried", exc)
+        defer(write_now)
 
 
 def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict, action: str = "") -> None:
