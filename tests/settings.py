@@ -12,6 +12,7 @@ worker fixture so that the worker process uses the test database.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ CELERY_DB_REUSE_MAX = 1000
 # A queue of its own, so that a test run never consumes a developer's tasks.
 CELERY_TASK_DEFAULT_QUEUE = "taskops-tests"
 
-TASKOPS: dict[str, Any] = {}
+# The fault tests start processes with settings of their own (small queues, short waits).
+TASKOPS: dict[str, Any] = json.loads(os.environ.get("TASKOPS_TEST_SETTINGS") or "{}")
 
 # Mail stays in memory (django.core.mail.outbox); Django 6.1 configures mailers with MAILERS.
 if django.VERSION >= (6, 1):
