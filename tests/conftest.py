@@ -69,8 +69,10 @@ def purge_test_broker() -> None:
             conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)  # type: ignore[attr-defined]
 
 
-def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
-    """Start ``celery -A tests.celery_app worker`` on the test database and broker."""
+def start_worker_process(
+    *extra_args: str, concurrency: int = 2, env: dict[str, str] | None = None, queue: str | None = None
+) -> WorkerProcess:
+    """Start ``celery -A tests.celery_app worker`` on the test database (unless ``env`` says) and broker."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     log_dir = Path(settings.VAR_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,7 @@ def start_worker_process(*extra_args: str, concurrency: int = 2, env: dict[str, 
         "--loglevel=INFO",
         f"--hostname={name}",
         f"--concurrency={concurrency}",
-        f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+        f"--queues={queue or settings.CELERY_TASK_DEFAULT_QUEUE}",
         "--without-mingle",
         "--without-gossip",
         *extra_args,

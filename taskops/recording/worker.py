@@ -201,6 +201,10 @@ def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if task_id and is_recorded_run(task):
         _attempts[task_id] = Attempt(started_at=timezone.now(), started=time.monotonic())
+        # Before Celery stores STARTED through the result backend: a connection a
+        # database cut broke would fail this task, and every one after it.
+        with guarded(f"checking the connections before {task_id}"):
+            drop_broken_connections()
 
 
 def on_task_skipped(
@@ -266,8 +270,13 @@ def on_task_postrun(
                 _dispatches().filter(task_id=task_id, state=State.RETRY),
                 {"exception": attempt.exception, "runtime": runtime},
             )
+        elif state is None:
+            # Celery failed outside the body before it ended (storing STARTED while
+            # the database was cut): the body never ran, or never returned.
+            summary = attempt.exception or "the task did not run: Celery failed outside its body (see the worker log)"
+            finish(MessageFacts.of_task(task), State.FAILURE, summary, runtime)
         else:
-            finish(MessageFacts.of_task(task), state or State.SUCCESS, attempt.exception, runtime)
+            finish(MessageFacts.of_task(task), state, attempt.exception, runtime)
 
 
 def on_task_revoked(

@@ -37,7 +37,7 @@ ANSWER_TIMEOUT = 120.0
 def sql(query: str, params: tuple[Any, ...] = (), database: str = DATABASE) -> list[tuple[Any, ...]]:
     """Run one statement on the fault tests' database (or another), straight to PostgreSQL."""
     with psycopg.connect(host="127.0.0.1", port=PG_PORT, user="postgres", dbname=database, autocommit=True) as conn:
-        cursor = conn.execute(query, params)  # type: ignore[arg-type]  # a test's own literal SQL
+        cursor = conn.execute(query, params)
         return cursor.fetchall() if cursor.description else []
 
 
