@@ -106,6 +106,18 @@ SETTINGS: dict[str, Setting] = {
         _positive_number,
         "Seconds a publish waits at most for room in a full writer queue; then its record is dropped and counted.",
     ),
+    "SPOOL_DIR": Setting(
+        None,
+        "None or a folder path",
+        lambda v: v is None or (isinstance(v, str) and bool(v)),
+        "Where records past the queue's bounds are spooled (JSON lines); None: a folder under the system's temp dir.",
+    ),
+    "SPOOL_BYTES": Setting(
+        256 * 1024 * 1024,
+        "an int, 0 or more",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "Bytes of spooled records a process keeps at most (0: no spool); past it records are dropped and counted.",
+    ),
     "SNAPSHOT_FIELDS": Setting(
         {},
         "a dict",

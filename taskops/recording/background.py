@@ -8,9 +8,11 @@ caller must see errors (``STRICT``), when ``WRITE_BEHIND`` is off, and inside
 a running task (so that a retry's write lands in order with the worker's own).
 
 A publish never waits on the database: when the queue is full (its
-``WRITE_QUEUE_RECORDS`` or ``WRITE_QUEUE_BYTES``), it waits at most
-``PUBLISH_WAIT`` for room, then the record is dropped, logged (once, then
-once a minute) and counted (:func:`dropped_count`). When the database is
+``WRITE_QUEUE_RECORDS`` or ``WRITE_QUEUE_BYTES``), the record goes to a local
+spool file (:mod:`taskops.recording.spool`), read back when there is room;
+past ``SPOOL_BYTES`` too, the publish waits at most ``PUBLISH_WAIT`` for
+room, then the record is dropped, logged (once, then once a minute) and
+counted (:func:`dropped_count`). When the database is
 down, the thread keeps its batch and tries again with a growing pause
 (:mod:`taskops.recording.writer`). A worker's writes that meet an outage are
 kept the same way by a thread of their own (:func:`defer`).
@@ -19,11 +21,14 @@ kept the same way by a thread of their own (:func:`defer`).
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import attrs
 from celery._state import get_current_task
@@ -35,6 +40,7 @@ from taskops.models import Dispatch
 from taskops.recording.guard import log_error, logger
 from taskops.recording.health import drop_broken_connections, is_outage
 from taskops.recording.records import DispatchRecord
+from taskops.recording.spool import Spool, dump_record, load_record
 from taskops.recording.store import store_for
 from taskops.recording.writer import Writer
 
@@ -119,6 +125,7 @@ def current_writer() -> Writer[DispatchRecord] | None:
                 max_bytes=taskops_settings.WRITE_QUEUE_BYTES,
                 size_of=record_size,
                 is_outage=_is_outage,
+                overflow=open_spool(),
                 batch_size=WRITE_BATCH_SIZE,
                 linger=WRITE_LINGER,
                 on_stop=connections.close_all,  # the thread's own connections only
@@ -130,6 +137,23 @@ def current_writer() -> Writer[DispatchRecord] | None:
             _writer = writer
             _exit_hook()
         return _writer
+
+
+def open_spool() -> Spool[DispatchRecord] | None:
+    """This process's spool (``SPOOL_DIR``, ``SPOOL_BYTES``), in a folder of the dispatches' database."""
+    max_bytes = int(taskops_settings.SPOOL_BYTES)
+    if not max_bytes:
+        return None
+    base = taskops_settings.SPOOL_DIR or os.path.join(tempfile.gettempdir(), "taskops-spool")
+    # One folder per database: a spool adopted from a dead process is written where it belongs.
+    db = connections[router.db_for_write(Dispatch)].settings_dict
+    place = f"{db.get('ENGINE')}:{db.get('HOST')}:{db.get('PORT')}:{db.get('NAME')}"
+    folder = Path(base) / hashlib.sha256(place.encode()).hexdigest()[:16]
+    try:
+        return Spool(folder, max_bytes, dump_record, load_record)
+    except OSError:
+        logger.exception("taskops: no spool in %s; records past the queue's bounds will be dropped", folder)
+        return None
 
 
 def _exit_hook() -> None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 logger = logging.getLogger("taskops.recording")
 
@@ -33,6 +33,14 @@ FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 #: Seconds between two log lines while an outage lasts.
 SUMMARY_INTERVAL = 60.0
+
+
+class Overflow(Protocol[T]):
+    """Where items go when the queue is full (:class:`~taskops.recording.spool.Spool`)."""
+
+    def __len__(self) -> int: ...
+    def put(self, item: T) -> bool: ...
+    def take(self, limit: int) -> list[T]: ...
 
 
 class Writer(Generic[T]):
@@ -50,6 +58,7 @@ class Writer(Generic[T]):
         max_bytes: int | None = None,
         size_of: Callable[[T], int] = lambda item: 0,
         is_outage: Callable[[BaseException], bool] = lambda exc: False,
+        overflow: Overflow[T] | None = None,
     ) -> None:
         #: The process that started it: a forked child must start its own.
         self.pid = os.getpid()
@@ -77,9 +86,12 @@ class Writer(Generic[T]):
         self._room = threading.Condition(self._lock)
         self._progress = threading.Condition(self._lock)
         self._queue: collections.deque[tuple[T, int]] = collections.deque()
+        # Past the queue's bounds, items wait here (a file), and are read back once the queue has room.
+        self._overflow = overflow
         self._queued_bytes = 0
         self._stop_requested = False
-        self._accepted = 0
+        # Items an overflow adopted from a process that died count as offered here.
+        self._accepted = len(overflow) if overflow is not None else 0
         self._settled = 0
         #: Items refused (queue full) and items that failed to write, since the start.
         self.refused = 0
@@ -108,10 +120,19 @@ class Writer(Generic[T]):
         return self._outage_since is not None
 
     def offer(self, item: T, wait: float = 0.0) -> bool:
-        """Queue ``item``, waiting up to ``wait`` seconds for room; False when refused (counted in ``refused``)."""
+        """Queue ``item`` (past the bounds: in the overflow, else waiting up to ``wait`` seconds for room).
+
+        False when refused (counted in ``refused``).
+        """
         size = self._size_of(item)
         deadline = time.monotonic() + wait
         with self._lock:
+            overflow = self._overflow
+            if self.is_running() and not self._has_room(size) and overflow is not None and overflow.put(item):
+                # A local file: no wait.
+                self._accepted += 1
+                self._items_ready.notify()
+                return True
             while not self._has_room(size) and self.is_running():
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -200,7 +221,7 @@ class Writer(Generic[T]):
     def _take(self) -> list[T]:
         """Wait for one item, then gather more for up to ``linger`` seconds, up to a batch; [] at the stop."""
         with self._lock:
-            while not self._queue and not self._stop_requested:
+            while not self._queue and not self._overflowing() and not self._stop_requested:
                 self._items_ready.wait()
         # Held here while paused, so that what is queued meanwhile goes out in one batch.
         self._open.wait()
@@ -213,8 +234,20 @@ class Writer(Generic[T]):
                 item, size = self._queue.popleft()
                 self._queued_bytes -= size
                 items.append(item)
+            if self._overflow is not None and len(items) < self._batch_size and self._overflowing():
+                before = len(self._overflow)
+                read = self._overflow.take(self._batch_size - len(items))
+                unreadable = before - len(self._overflow) - len(read)
+                if unreadable > 0:  # lines a crash cut short: lost, and said so
+                    self.failed += unreadable
+                    self._settled += unreadable
+                    self._progress.notify_all()
+                items.extend(read)
             self._room.notify_all()
         return items
+
+    def _overflowing(self) -> bool:
+        return self._overflow is not None and len(self._overflow) > 0
 
     def _run(self) -> None:
         try:
@@ -231,7 +264,8 @@ class Writer(Generic[T]):
             with self._lock:
                 self._stopping = True
                 self.refused += len(self._queue)  # left behind only if the thread itself died
-                self._settled += len(self._queue)
+                # The overflow's items stay in its file, for the next process to adopt.
+                self._settled += len(self._queue) + (len(self._overflow) if self._overflow is not None else 0)
                 self._queue.clear()
                 self._progress.notify_all()
                 self._room.notify_all()
