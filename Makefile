@@ -14,12 +14,13 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
 
-.PHONY: help install run test lint typecheck pytest bench clean
+.PHONY: help install run test lint typecheck pytest bench soak clean
 
 help:
 	@echo "make run    - install, migrate, demo data, then web + worker + beat + demo traffic"
 	@echo "make test   - install dev dependencies, then ruff, import-linter, mypy and pytest"
 	@echo "make bench  - benchmarks"
+	@echo "make soak   - 20,000 tasks through killed pool children, a broker restart and database cuts (PostgreSQL + Redis, then RabbitMQ)"
 	@echo "make clean  - remove var/ (database, broker folders, logs)"
 
 $(STAMP): pyproject.toml
@@ -63,6 +64,13 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Outside `make test`: minutes long, and it needs PostgreSQL on 127.0.0.1:5432,
+# redis-server (it starts its own) and RabbitMQ on 127.0.0.1:5672.
+SOAK_ARGS ?= --tasks 20000
+soak: $(STAMP)
+	$(BIN)/python -m tests.faults.soak --broker redis $(SOAK_ARGS)
+	$(BIN)/python -m tests.faults.soak --broker rabbitmq $(SOAK_ARGS)
 
 clean:
 	rm -rf var

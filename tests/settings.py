@@ -144,7 +144,9 @@ def filesystem_broker_options(root: Path) -> dict[str, Any]:
 TEST_BROKER_DIR = VAR_DIR / "test-broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
-    filesystem_broker_options(TEST_BROKER_DIR) if CELERY_BROKER_URL.startswith("filesystem") else {}
+    filesystem_broker_options(TEST_BROKER_DIR)
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else json.loads(os.environ.get("TASKOPS_TEST_BROKER_OPTIONS") or "{}")  # the soak's visibility timeout
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
