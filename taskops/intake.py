@@ -32,6 +32,7 @@ from celery.worker.consumer.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from celery.worker.strategy import default as default_strategy
 
+from taskops.recording.worker import on_task_failure
 from taskops.wire.errors import short
 
 logger = logging.getLogger("taskops.intake")
@@ -117,6 +118,24 @@ class Request(CeleryRequest):
             raise
         except Exception as exc:  # nothing has run yet: refuse the message, never stop
             raise InvalidTaskError(f"taskops refused a malformed task message: {exc!r}") from exc
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        """Celery's; when storing the failure raised (the database cut), the record still ends ``FAILURE``.
+
+        Celery stores a lost pool child's failure through the result backend
+        before it sends ``task_failure``: with the database away the store
+        raises, the signal never comes, and the task's row would stay
+        ``PENDING``. The recorder keeps the write until the database answers.
+        """
+        try:
+            super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        except Exception:
+            self.task.request_stack.push(self._context)  # type: ignore[attr-defined]  # Celery's, not in the stubs
+            try:
+                on_task_failure(sender=self.task, task_id=self.id, exception=exc_info.exception)
+            finally:
+                self.task.request_stack.pop()
+            raise
 
 
 class Consumer(CeleryConsumer):

@@ -41,6 +41,8 @@ FINAL = {"SUCCESS", "FAILURE", "REVOKED", "REJECTED", "SKIPPED"}
 CUT_SECONDS = 5.0
 #: Seconds the tasks get to settle after the last publish.
 DRAIN_SECONDS = 900.0
+#: Seconds without any task settling after which the wait ends (what is left is stuck).
+IDLE_SECONDS = 120.0
 
 
 def sql(query: str, params: tuple[Any, ...] = (), database: str = DATABASE) -> list[tuple[Any, ...]]:
@@ -181,11 +183,16 @@ def publish_all(total: int, rate: float, queue: str, chaos: Chaos) -> tuple[list
 
 
 def reconcile(task_ids: list[str]) -> dict[str, Any]:
+    """Wait until every task is final (or nothing moved for ``IDLE_SECONDS``), then count."""
     deadline = time.monotonic() + DRAIN_SECONDS
+    last_change, last_open = time.monotonic(), -1
     while True:
         found = dict(sql("SELECT task_id, state FROM taskops_dispatch WHERE task_id = ANY(%s)", (task_ids,)))
-        done = len(found) == len(task_ids) and set(found.values()) <= FINAL
-        if done or time.monotonic() > deadline:
+        still_open = len(task_ids) - sum(state in FINAL for state in found.values())
+        if still_open != last_open:
+            last_change, last_open = time.monotonic(), still_open
+        now = time.monotonic()
+        if not still_open or now > deadline or now - last_change > IDLE_SECONDS:
             break
         time.sleep(2)
     states = Counter(found.values())
