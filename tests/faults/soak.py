@@ -40,7 +40,7 @@ FINAL = {"SUCCESS", "FAILURE", "REVOKED", "REJECTED", "SKIPPED"}
 #: Seconds the database stays cut, each time.
 CUT_SECONDS = 5.0
 #: Seconds the tasks get to settle after the last publish.
-DRAIN_SECONDS = 900.0
+DRAIN_SECONDS = 2400.0
 #: Seconds without any task settling after which the wait ends (what is left is stuck).
 IDLE_SECONDS = 120.0
 
