@@ -285,8 +285,8 @@ def defer(write_later: Callable[[], None]) -> bool:
     False when it could not be kept (queue full: dropped, logged, counted).
     """
     global _deferred
-    writer = _deferred
     with _writer_lock:
+        writer = _deferred
         if writer is None or writer.pid != os.getpid() or not writer.is_running():
             writer = Writer(
                 _write_each,
