@@ -26,13 +26,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import signals as celery_signals
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from celery.worker.strategy import default as default_strategy
 
-from taskops.recording.worker import on_task_failure
+from taskops.recording.worker import on_lost_after_success, on_task_failure
 from taskops.wire.errors import short
 
 logger = logging.getLogger("taskops.intake")
@@ -126,7 +127,10 @@ class Request(CeleryRequest):
         before it sends ``task_failure``: with the database away the store
         raises, the signal never comes, and the task's row would stay
         ``PENDING``. The recorder keeps the write until the database answers.
+        A child lost after it stored SUCCESS (before its end was recorded) gets
+        no signal at all: its row is ended ``SUCCESS`` here.
         """
+        lost_after_success = isinstance(exc_info.exception, WorkerLostError) and self._success_stored()
         try:
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
         except Exception:
@@ -136,6 +140,16 @@ class Request(CeleryRequest):
             finally:
                 self.task.request_stack.pop()
             raise
+        if lost_after_success:  # Celery sends no signal then: the record would stay STARTED
+            on_lost_after_success(self.task, self._context)  # type: ignore[attr-defined]  # not in the stubs
+
+    def _success_stored(self) -> bool:
+        """Whether the lost pool child stored SUCCESS first (Celery's own check, where it has one)."""
+        stored = getattr(super(), "_success_was_stored", None)
+        try:
+            return bool(stored()) if callable(stored) else False
+        except Exception:  # noqa: BLE001  # the backend is away: Celery will record the failure
+            return False
 
 
 class Consumer(CeleryConsumer):

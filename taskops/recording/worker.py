@@ -243,6 +243,16 @@ def on_task_failure(
             finish(facts, State.FAILURE, summary, attempt_known=False)
 
 
+def on_lost_after_success(task: Any, request: Any) -> None:
+    """The worker's main process: a pool child stored SUCCESS, then was lost before its end was recorded."""
+    task_id = getattr(request, "id", None)
+    if not task_id or not enabled():
+        return
+    with guarded(f"recording the success of {task_id}", in_signal=False):
+        facts = MessageFacts.of_context(request, str(getattr(task, "name", "") or ""))
+        finish(facts, State.SUCCESS, "the pool child was lost after the task succeeded")
+
+
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
     attempt = _attempts.get(getattr(request, "id", None) or "")
     if attempt is not None:
