@@ -33,6 +33,7 @@ from celery.worker.consumer.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from celery.worker.strategy import default as default_strategy
 
+from taskops.recording.health import drop_broken_connections
 from taskops.recording.worker import on_lost_after_success, on_task_failure
 from taskops.wire.errors import short
 
@@ -130,7 +131,6 @@ class Request(CeleryRequest):
         A child lost after it stored SUCCESS (before its end was recorded) gets
         no signal at all: its row is ended ``SUCCESS`` here.
         """
-        lost_after_success = isinstance(exc_info.exception, WorkerLostError) and self._success_stored()
         try:
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
         except Exception:
@@ -140,13 +140,16 @@ class Request(CeleryRequest):
             finally:
                 self.task.request_stack.pop()
             raise
-        if lost_after_success:  # Celery sends no signal then: the record would stay STARTED
+        # Asked after Celery (its own check saw SUCCESS, so this one does too); when Celery
+        # recorded a failure instead, the write below changes nothing: a finished state is final.
+        if isinstance(exc_info.exception, WorkerLostError) and self._success_stored():
             on_lost_after_success(self.task, self._context)  # type: ignore[attr-defined]  # not in the stubs
 
     def _success_stored(self) -> bool:
         """Whether the lost pool child stored SUCCESS first (Celery's own check, where it has one)."""
         stored = getattr(super(), "_success_was_stored", None)
         try:
+            drop_broken_connections()
             return bool(stored()) if callable(stored) else False
         except Exception:  # noqa: BLE001  # the backend is away: Celery will record the failure
             return False
