@@ -6,6 +6,8 @@
 - :mod:`~taskops.recording.worker_rows`: the rows a worker creates when the publisher's are not there;
 - :mod:`~taskops.recording.columns`: which side owns which column, and the state never moving back;
 - :mod:`~taskops.recording.background` and :mod:`~taskops.recording.writer`: the write-behind thread;
+- :mod:`~taskops.recording.spool`: where records past the writer's bounds wait (a JSON-lines file);
+- :mod:`~taskops.recording.health`: database outages told from bad records, broken connections dropped;
 - :mod:`~taskops.recording.store`: the writes, one store per database vendor;
 - :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
 - :mod:`~taskops.recording.guard`: errors are logged and counted, never raised (unless STRICT).
