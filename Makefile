@@ -22,7 +22,7 @@ help:
 	@echo "make run    - install, migrate, demo data, then web + worker + beat + demo traffic"
 	@echo "make test   - install dev dependencies, then ruff, import-linter, mypy and pytest"
 	@echo "make bench  - benchmarks (STACKS=both: PostgreSQL + Redis and SQLite + filesystem)"
-	@echo "make soak   - 20,000 tasks under faults on PostgreSQL + Redis and + RabbitMQ, reconciled (docs/reliability.md)"
+	@echo "make soak   - 20,000 tasks through killed pool children, a broker restart and database cuts (PostgreSQL + Redis, then RabbitMQ)"
 	@echo "make clean  - remove var/ (database, broker folders, logs)"
 
 $(STAMP): pyproject.toml
@@ -62,19 +62,23 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest $(if $(findstring postgres,$(DATABASE_URL)),soak-ci)
 
 # STACKS=both: PostgreSQL + Redis and SQLite + filesystem, each measured (bench/stacks.py).
 bench: $(STAMP)
 	TASKOPS_BENCH_STACKS=$(STACKS) $(BIN)/python -m bench
 
-# Needs PostgreSQL on 127.0.0.1:5432 and the redis-server / rabbitmq-server
-# binaries (it starts brokers of its own). SOAK_ARGS: see python -m soak -h.
+# Outside `make test`: minutes long. It needs PostgreSQL on 127.0.0.1:5432 and
+# the redis-server and rabbitmq-server binaries (it starts servers of its own).
+SOAK_ARGS ?= --tasks 20000
 soak: $(STAMP)
-	$(BIN)/python -m soak $(SOAK_ARGS)
+	$(BIN)/python -m tests.faults.soak --broker redis $(SOAK_ARGS)
+	$(BIN)/python -m tests.faults.soak --broker rabbitmq $(SOAK_ARGS)
 
+# The CI-sized soak: 2,000 tasks, one pool child killed, one database cut, one
+# Redis restart. `make test` runs it after pytest when DATABASE_URL is PostgreSQL.
 soak-ci: $(STAMP)
-	$(BIN)/python -m soak --ci
+	$(BIN)/python -m tests.faults.soak --broker redis --tasks 2000 --faults kill,cut,restart
 
 clean:
 	rm -rf var

@@ -26,6 +26,7 @@ from django.db.models import Model
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
 from taskops.recording import prepare_arguments, record_start, write_held_start
+from taskops.recording.health import on_fresh_connection
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
 from taskops.staleness import Skip, StaleObjectError, StartVerdict, TaskSkipped, judge_start, with_recorded_refs
@@ -171,7 +172,8 @@ class Task(BaseTask):
         started_at = attempt_started_at(request.id)
         eta = _eta(request)
         try:
-            objects = self.fetch_refs(args, kwargs)
+            # A connection a database cut broke is dropped first, and a lookup that meets one is tried once more.
+            objects = on_fresh_connection(lambda: self.fetch_refs(args, kwargs))
         except CodecError:
             record_start(self, header, judge_start(header, {}, started_at, eta))
             raise

@@ -25,6 +25,10 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
+
+
 def _list_of_str(value: Any) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
 
@@ -105,6 +109,36 @@ SETTINGS: dict[str, Setting] = {
         "a number of seconds, 0 or more",
         _seconds,
         "Seconds a worker holds a task's start to write it with the end (one write for a short task); 0: at once.",
+    ),
+    "WRITE_QUEUE_RECORDS": Setting(
+        10_000,
+        "a positive int",
+        _positive_int,
+        "Records waiting for the background writer at most (also what a worker keeps through an outage).",
+    ),
+    "WRITE_QUEUE_BYTES": Setting(
+        32 * 1024 * 1024,
+        "a positive int",
+        _positive_int,
+        "Bytes of records (mostly their arguments) waiting for the background writer at most.",
+    ),
+    "PUBLISH_WAIT": Setting(
+        0.05,
+        "a positive number of seconds",
+        _positive_number,
+        "Seconds a publish waits at most for room in a full writer queue; then its record is dropped and counted.",
+    ),
+    "SPOOL_DIR": Setting(
+        None,
+        "None or a folder path",
+        lambda v: v is None or (isinstance(v, str) and bool(v)),
+        "Where records past the queue's bounds are spooled (JSON lines); None: a folder under the system's temp dir.",
+    ),
+    "SPOOL_BYTES": Setting(
+        256 * 1024 * 1024,
+        "an int, 0 or more",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "Bytes of spooled records a process keeps at most (0: no spool); past it records are dropped and counted.",
     ),
     "SNAPSHOT_FIELDS": Setting(
         {},

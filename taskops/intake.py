@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from billiard.einfo import ExceptionWithTraceback  # type: ignore[attr-defined]
+from billiard.exceptions import WorkerLostError
 from celery import signals as celery_signals
 from celery.exceptions import InvalidTaskError
 from celery.utils.collections import AttributeDict
@@ -44,6 +45,8 @@ from celery.worker.consumer.consumer import Consumer as CeleryConsumer
 from celery.worker.request import Request as CeleryRequest
 from celery.worker.strategy import default as default_strategy
 
+from taskops.recording.health import drop_broken_connections
+from taskops.recording.worker import on_lost_after_success, on_task_failure
 from taskops.staleness import Skip, TaskSkipped
 from taskops.wire.errors import short
 from taskops.wire.lanes import add_lanes
@@ -137,6 +140,17 @@ class Request(CeleryRequest):
             raise InvalidTaskError(f"taskops refused a malformed task message: {exc!r}") from exc
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
+        """Celery's, and two endings Celery's readers and taskops' record would otherwise miss.
+
+        A skipped task sends ``task-revoked`` (with ``TaskSkipped``), as a task
+        Celery revokes does. And when storing the failure raised (the database
+        cut), the record still ends ``FAILURE``: Celery stores a lost pool
+        child's failure through the result backend before it sends
+        ``task_failure``, so with the database away the signal never comes and
+        the row would stay ``PENDING`` (the recorder keeps the write until the
+        database answers). A child lost after it stored SUCCESS (before its end
+        was recorded) gets no signal at all: its row is ended ``SUCCESS`` here.
+        """
         exc = exc_info.exception
         if isinstance(exc, ExceptionWithTraceback):
             exc = exc.exc
@@ -148,7 +162,29 @@ class Request(CeleryRequest):
                 expired=False,
                 exception=saferepr(TaskSkipped(exc.reason)),
             )
-        return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        try:
+            result = super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        except Exception:
+            self.task.request_stack.push(self._context)  # type: ignore[attr-defined]  # Celery's, not in the stubs
+            try:
+                on_task_failure(sender=self.task, task_id=self.id, exception=exc_info.exception)
+            finally:
+                self.task.request_stack.pop()
+            raise
+        # Asked after Celery (its own check saw SUCCESS, so this one does too); when Celery
+        # recorded a failure instead, the write below changes nothing: a finished state is final.
+        if isinstance(exc_info.exception, WorkerLostError) and self._success_stored():
+            on_lost_after_success(self.task, self._context)  # type: ignore[attr-defined]  # not in the stubs
+        return result
+
+    def _success_stored(self) -> bool:
+        """Whether the lost pool child stored SUCCESS first (Celery's own check, where it has one)."""
+        stored = getattr(super(), "_success_was_stored", None)
+        try:
+            drop_broken_connections()
+            return bool(stored()) if callable(stored) else False
+        except Exception:  # noqa: BLE001  # the backend is away: Celery will record the failure
+            return False
 
 
 class Consumer(CeleryConsumer):

@@ -12,6 +12,7 @@ worker fixture so that the worker process uses the test database.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,9 @@ def filesystem_broker_options(root: Path) -> dict[str, Any]:
 TEST_BROKER_DIR = VAR_DIR / "test-broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
-    filesystem_broker_options(TEST_BROKER_DIR) if CELERY_BROKER_URL.startswith("filesystem") else {}
+    filesystem_broker_options(TEST_BROKER_DIR)
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else json.loads(os.environ.get("TASKOPS_TEST_BROKER_OPTIONS") or "{}")  # the soak's visibility timeout
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
@@ -163,7 +166,8 @@ CELERY_DB_REUSE_MAX = 1000
 # A queue of its own, so that a test run never consumes a developer's tasks.
 CELERY_TASK_DEFAULT_QUEUE = "taskops-tests"
 
-TASKOPS: dict[str, Any] = {}
+# The fault tests start processes with settings of their own (small queues, short waits).
+TASKOPS: dict[str, Any] = json.loads(os.environ.get("TASKOPS_TEST_SETTINGS") or "{}")
 # A worker subprocess that must hold its starts longer (tests/recording/test_starts_e2e.py).
 if os.environ.get("TASKOPS_TEST_START_LINGER"):
     TASKOPS["START_LINGER"] = float(os.environ["TASKOPS_TEST_START_LINGER"])

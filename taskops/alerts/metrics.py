@@ -11,6 +11,13 @@ one computation is shared through Django's cache for
 - ``taskops_drift{task,drift}``: their drift, by kind (dispatches with objects only);
 - ``taskops_backlog_oldest_seconds{queue}``: how long the oldest due task of each queue has waited;
 - ``taskops_alerts_open{rule}``: open (or acknowledged) alerts per rule.
+
+And three of the serving process itself, never cached (each process has its
+own writer; a worker's are in its log):
+
+- ``taskops_recording_dropped_total``: records dropped because the writer's queue was full;
+- ``taskops_recording_errors_total``: recorder errors logged;
+- ``taskops_recording_backlog``: records handed to the writer and not yet written.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from django.core.cache import cache
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from taskops import recording
 from taskops.alerts.conditions import WAITING
 from taskops.conf import taskops_settings
 from taskops.models import Alert, Dispatch, Drift
@@ -36,15 +44,28 @@ CACHE_KEY = "taskops:metrics"
 
 
 def exposition() -> bytes:
-    """The text exposition of every family, from the cache when it is fresh."""
-    cached = cache.get(CACHE_KEY)
-    if isinstance(cached, bytes):
-        return cached
-    registry = CollectorRegistry()
-    registry.register(DatabaseCollector())
-    text = generate_latest(registry)
-    cache.set(CACHE_KEY, text, timeout=int(taskops_settings.METRICS_CACHE_SECONDS))
-    return text
+    """The text exposition of every family, the database's from the cache when it is fresh."""
+    text = cache.get(CACHE_KEY)
+    if not isinstance(text, bytes):
+        registry = CollectorRegistry()
+        registry.register(DatabaseCollector())
+        text = generate_latest(registry)
+        cache.set(CACHE_KEY, text, timeout=int(taskops_settings.METRICS_CACHE_SECONDS))
+    local = CollectorRegistry()
+    local.register(ProcessCollector())
+    return text + generate_latest(local)
+
+
+class ProcessCollector(Collector):
+    """The recorder's counters of this process (what a database outage costs it)."""
+
+    def collect(self) -> Iterator[Metric]:
+        dropped = recording.dropped_count()
+        yield CounterMetricFamily("taskops_recording_dropped", "Records dropped: the writer queue was full", dropped)
+        errors = recording.error_count()
+        yield CounterMetricFamily("taskops_recording_errors", "Recorder errors logged", errors)
+        backlog = recording.backlog()
+        yield GaugeMetricFamily("taskops_recording_backlog", "Records handed to the writer, not yet written", backlog)
 
 
 class DatabaseCollector(Collector):

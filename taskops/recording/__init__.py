@@ -6,6 +6,8 @@
 - :mod:`~taskops.recording.worker_rows`: the rows a worker creates when the publisher's are not there;
 - :mod:`~taskops.recording.columns`: which side owns which column, and the state never moving back;
 - :mod:`~taskops.recording.background` and :mod:`~taskops.recording.writer`: the write-behind thread;
+- :mod:`~taskops.recording.spool`: where records past the writer's bounds wait (a JSON-lines file);
+- :mod:`~taskops.recording.health`: database outages told from bad records, broken connections dropped;
 - :mod:`~taskops.recording.store`: the writes, one store per database vendor;
 - :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
 - :mod:`~taskops.recording.starts`: a start held to be written with the end;
@@ -14,8 +16,8 @@
 Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
 published, and a task run in-process is not a dispatch.
 
-Public names: :func:`flush`, :func:`shutdown`, :func:`batch`,
-:func:`error_count` (also ``errors``), :class:`StrictRecordingError`,
+Public names: :func:`flush`, :func:`backlog`, :func:`shutdown`, :func:`batch`,
+:func:`error_count` (also ``errors``), :func:`dropped_count`, :class:`StrictRecordingError`,
 :func:`connect` (called by the app's ``ready()``).
 """
 
@@ -25,9 +27,9 @@ from typing import Any
 
 from celery import signals as celery_signals
 
-from taskops.recording.background import flush, shutdown, writer_paused
+from taskops.recording.background import backlog, dropped_count, flush, shutdown, writer_paused
 from taskops.recording.guard import StrictRecordingError, error_count
-from taskops.recording.publisher import batch, on_before_task_publish
+from taskops.recording.publisher import batch, on_after_task_publish, on_before_task_publish
 from taskops.recording.records import prepare_arguments
 from taskops.recording.starts import write_held as write_held_start
 from taskops.recording.worker import (
@@ -46,8 +48,10 @@ from taskops.signals import task_skipped
 
 __all__ = [
     "StrictRecordingError",
+    "backlog",
     "batch",
     "connect",
+    "dropped_count",
     "error_count",
     "flush",
     "prepare_arguments",
@@ -59,6 +63,7 @@ __all__ = [
 
 _RECEIVERS = (
     (celery_signals.before_task_publish, on_before_task_publish),
+    (celery_signals.after_task_publish, on_after_task_publish),
     (celery_signals.task_received, on_task_received),
     (celery_signals.task_prerun, on_task_prerun),
     (celery_signals.task_postrun, on_task_postrun),

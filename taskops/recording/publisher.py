@@ -1,13 +1,15 @@
 """The publisher's side: ``before_task_publish`` records each message as it is sent.
 
 The arguments are still Python objects here: model instances among them are
-found and snapshotted in memory (:mod:`taskops.recording.records`), the
-``taskops`` header is added for the worker, and the record is handed to the
-writer (:mod:`taskops.recording.background`). Inside a transaction it is
-handed over when that transaction commits (never after a rollback); inside
-a :func:`batch`, at the end of the block. Arguments that cannot be sent are
-not recorded: kombu's encoder refuses them at the call, and nothing is
-published.
+found and snapshotted in memory (:mod:`taskops.recording.records`) and the
+``taskops`` header is added for the worker. The record is handed to the
+writer (:mod:`taskops.recording.background`) only once ``after_task_publish``
+says the broker took the message: a publish that raised leaves no row (a
+``PENDING`` row would wait for a task that will never run). Inside a
+transaction it is handed over when that transaction commits (never after a
+rollback); inside a :func:`batch`, at the end of the block. Arguments that
+cannot be sent are not recorded: kombu's encoder refuses them at the call,
+and nothing is published.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from taskops.conf import taskops_settings
 from taskops.models import Dispatch
 from taskops.recording.background import hand_over
 from taskops.recording.guard import enabled, guarded
-from taskops.recording.records import DispatchRecord, build_record
+from taskops.recording.records import DispatchRecord, build_record, clipped
 from taskops.wire import HEADER, CodecError
 
 _batch = threading.local()
+#: The record of the message being published by this thread, until the broker took it.
+_unsent = threading.local()
 
 
 @contextmanager
@@ -69,6 +73,19 @@ def on_before_task_publish(
         except CodecError:
             return  # the encoder raises the same error at the call: nothing will be published
         headers[HEADER] = record.header().to_message(taskops_settings.HEADER_BYTES)
+        # One at a time per thread: a publish that raised is replaced by the next one's.
+        _unsent.record = record
+
+
+def on_after_task_publish(sender: str | None = None, headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """The broker took the message: its record may be written now."""
+    record = getattr(_unsent, "record", None)
+    if record is None:
+        return
+    _unsent.record = None
+    if clipped((headers or {}).get("id")) != record.task_id:  # the record's id is clipped to its column
+        return  # not the message recorded (one published while recording was off)
+    with guarded(f"recording the dispatch of {sender}"):
         submit(record)
 
 

@@ -24,14 +24,16 @@ import time
 from typing import Any
 
 import attrs
-from django.db import router
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from taskops.models import Dispatch, State
 from taskops.recording import starts
+from taskops.recording.background import defer, deferring
 from taskops.recording.columns import REF, Progress
-from taskops.recording.guard import enabled, guarded
+from taskops.recording.guard import enabled, guarded, logger
+from taskops.recording.health import drop_broken_connections, is_outage
 from taskops.recording.records import Row, clipped
 from taskops.recording.store import store_for
 from taskops.recording.worker_rows import (
@@ -89,9 +91,32 @@ def _update(queryset: QuerySet[Dispatch], fields: Row) -> int:
 
 
 def advance(write: WorkerWrite) -> None:
-    """Write through the store of the dispatches' database."""
+    """Write through the store of the dispatches' database; kept and retried when it is down.
+
+    A write that meets an outage (and every write after it, in order, while
+    some are kept) goes to :func:`~taskops.recording.background.defer`.
+    """
     using = router.db_for_write(Dispatch)
-    store_for(using).advance(write, using)
+    connection = connections[using]
+
+    def write_now() -> None:
+        store_for(using).advance(write, using)
+
+    if connection.in_atomic_block:
+        write_now()
+        return
+    if deferring():
+        defer(write_now)
+        return
+    drop_broken_connections()
+    try:
+        write_now()
+    except Exception as exc:
+        if not is_outage(exc, using):
+            raise
+        if not deferring():  # the first of an outage: one line, the writer says the rest
+            logger.warning("taskops: the database is unavailable (%s); worker updates are kept and retried", exc)
+        defer(write_now)
 
 
 def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict, action: str = "") -> None:
@@ -188,6 +213,10 @@ def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     if task_id and is_recorded_run(task):
         _attempts[task_id] = Attempt(started_at=timezone.now(), started=time.monotonic())
+        # Before Celery stores STARTED through the result backend: a connection a
+        # database cut broke would fail this task, and every one after it.
+        with guarded(f"checking the connections before {task_id}"):
+            drop_broken_connections()
 
 
 def on_task_skipped(
@@ -226,6 +255,16 @@ def on_task_failure(
             finish(facts, State.FAILURE, summary, attempt_known=False)
 
 
+def on_lost_after_success(task: Any, request: Any) -> None:
+    """The worker's main process: a pool child stored SUCCESS, then was lost before its end was recorded."""
+    task_id = getattr(request, "id", None)
+    if not task_id or not enabled():
+        return
+    with guarded(f"recording the success of {task_id}", in_signal=False):
+        facts = MessageFacts.of_context(request, str(getattr(task, "name", "") or ""))
+        finish(facts, State.SUCCESS, "the pool child was lost after the task succeeded")
+
+
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
     attempt = _attempts.get(getattr(request, "id", None) or "")
     if attempt is not None:
@@ -256,8 +295,13 @@ def on_task_postrun(
                 _dispatches().filter(task_id=clipped(task_id), state=State.RETRY),
                 {"exception": attempt.exception, "runtime": runtime},
             )
+        elif state is None:
+            # Celery failed outside the body before it ended (storing STARTED while
+            # the database was cut): the body never ran, or never returned.
+            summary = attempt.exception or "the task did not run: Celery failed outside its body (see the worker log)"
+            finish(MessageFacts.of_task(task), State.FAILURE, summary, runtime, start=start)
         else:
-            finish(MessageFacts.of_task(task), state or State.SUCCESS, attempt.exception, runtime, start=start)
+            finish(MessageFacts.of_task(task), state, attempt.exception, runtime, start=start)
 
 
 def on_task_revoked(

@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from taskops import recording
 from taskops.alerts import evaluate
 from taskops.models import AlertRule, Condition, Drift, State
 from tests.factories import make_dispatch
@@ -67,6 +68,9 @@ def test_the_families_parse(client: Client) -> None:
         "taskops_drift",
         "taskops_backlog_oldest_seconds",
         "taskops_alerts_open",
+        "taskops_recording_dropped",
+        "taskops_recording_errors",
+        "taskops_recording_backlog",
     } <= set(families)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert samples[("taskops_dispatches", (("state", "FAILURE"), ("task", TASK)))] == 1
@@ -75,3 +79,12 @@ def test_the_families_parse(client: Client) -> None:
     assert samples[("taskops_drift", (("drift", "missing"), ("task", TASK)))] == 1
     assert samples[("taskops_backlog_oldest_seconds", (("queue", "q1"),))] >= 90
     assert samples[("taskops_alerts_open", (("rule", "missing"),))] == 1
+    assert samples[("taskops_recording_dropped_total", ())] == recording.dropped_count()
+    assert samples[("taskops_recording_errors_total", ())] == recording.error_count()
+
+
+def test_the_process_counters_are_never_cached(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    client.force_login(User.objects.create_superuser("root"))
+    assert b"taskops_recording_dropped_total 0.0" in client.get("/metrics/").content
+    monkeypatch.setattr(recording, "dropped_count", lambda: 7)
+    assert b"taskops_recording_dropped_total 7.0" in client.get("/metrics/").content  # a cached scrape, a fresh counter

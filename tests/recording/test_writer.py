@@ -23,12 +23,13 @@ class Sink:
         self.fail_on: set[int] = set()
         self.stopped = threading.Event()
 
-    def write(self, items: list[int]) -> None:
+    def write(self, items: list[int]) -> int:
         self.entered.set()
         assert self.release.wait(TIMEOUT)
         if self.fail_on & set(items):
             raise ValueError(f"cannot write {sorted(self.fail_on & set(items))}")
         self.batches.append(list(items))
+        return 0
 
 
 @pytest.fixture
@@ -82,10 +83,12 @@ def test_full_queue_refuses_instead_of_blocking_or_dropping(sink: Sink) -> None:
     assert sink.entered.wait(TIMEOUT)  # the writer holds 1, inside its write
     assert writer.offer(2)
     assert writer.offer(3)
-    assert not writer.offer(4)  # maxsize 2: the caller must write 4 itself
+    assert not writer.offer(4)  # maxsize 2: refused (the owner counts it), never blocking
+    assert writer.refused == 1
     sink.release.set()
-    assert writer.flush(TIMEOUT)
+    assert not writer.flush(TIMEOUT)  # all written but 4: flush says so
     assert written(sink) == [1, 2, 3]
+    assert writer.flush(TIMEOUT)  # nothing lost since the last flush
     assert writer.stop(TIMEOUT)
 
 
@@ -96,7 +99,8 @@ def test_a_failing_batch_does_not_stop_the_writer(
     with writer.paused():
         assert writer.offer(1)
         assert writer.offer(2)
-    assert writer.flush(TIMEOUT)  # failed, logged: settled all the same
+    assert not writer.flush(TIMEOUT)  # failed, logged: settled, and flush tells the loss
+    assert writer.failed == 2
     assert "failed on a batch of 2" in caplog.text
     assert writer.offer(3)
     assert writer.flush(TIMEOUT)
@@ -112,7 +116,7 @@ def test_stop_writes_what_is_queued_then_refuses(writer: Writer[int], sink: Sink
     assert sink.stopped.is_set()  # on_stop ran (the recorder closes its connection there)
     assert not writer.is_running()
     assert not writer.offer(3)
-    assert writer.flush(TIMEOUT)  # nothing left to wait for
+    assert not writer.flush(TIMEOUT)  # nothing left to wait for, but 3 was refused: flush says so
 
 
 def test_lingering_gathers_a_trickle_and_flush_cuts_it_short(sink: Sink) -> None:

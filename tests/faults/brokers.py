@@ -1,4 +1,4 @@
-"""Brokers of the soak's own, on free loopback ports, that it can stop and start again.
+"""Brokers of the soak's own (:mod:`tests.faults.soak`), on free loopback ports, that it can restart.
 
 Each keeps its messages across a restart, as a production broker is set up
 to: Redis with its append-only file fsynced on every write, RabbitMQ with
@@ -68,6 +68,11 @@ class RedisBroker:
         subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], check=False, capture_output=True)
         wait_until(lambda: not listening(self.port), 30, f"redis-server on {self.port} stopping")
 
+    def restart(self, pause: float = 1.0) -> None:
+        self.stop()
+        time.sleep(pause)
+        self.start()
+
 
 class RabbitBroker:
     """A RabbitMQ node of its own (its own name, ports, data and config)."""
@@ -105,6 +110,11 @@ class RabbitBroker:
     def stop(self) -> None:
         subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.env(), check=False, capture_output=True)
         wait_until(lambda: not listening(self.port), 60, f"rabbitmq node {self.node} stopping")
+
+    def restart(self, pause: float = 1.0) -> None:
+        self.stop()
+        time.sleep(pause)
+        self.start()
 
 
 Broker = RedisBroker | RabbitBroker
