@@ -9,6 +9,7 @@ medians over many repeats, and as the median ratio codec / plain.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import statistics
 import sys
@@ -120,7 +121,31 @@ def main() -> int:
             f" / plain {plain_ns / 1000:8,.1f} µs = {ratio:.2f}x",
             flush=True,
         )
+    missed |= not hostile_body_line()
     return 1 if missed else 0
+
+
+#: A 1 MB escape bomb (the body that blocked a worker's consumer): decoded, and refused, within this.
+TARGET_HOSTILE_MS = 100.0
+
+
+def hostile_body_line() -> bool:
+    """Print the decode time of a 1 MB hostile body (best of 5, CPU time); whether it is within its target."""
+    text = "[" * 40 + '"' + '\\"' * 500_000
+    times = []
+    for _ in range(5):
+        started = time.process_time()
+        with contextlib.suppress(ValueError):  # refused by the parser: what the worker does with it
+            codec.loads(text)
+        times.append(time.process_time() - started)
+    best_ms = min(times) * 1000
+    ok = best_ms <= TARGET_HOSTILE_MS
+    print(
+        f"codec       hostile body, {len(text) / 1e6:.1f} MB   decoded and refused in {best_ms:,.1f} ms"
+        f"  target <= {TARGET_HOSTILE_MS:.0f} ms  {'ok' if ok else 'MISSED'}",
+        flush=True,
+    )
+    return ok
 
 
 if __name__ == "__main__":
