@@ -12,6 +12,7 @@ once more.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -146,3 +147,22 @@ def drift_update(ref_rows: list[Row]) -> Row:
         "likely_race": case("likely_race", False),
         "checked_at": ref_rows[0]["checked_at"],
     }
+
+
+def upsert_worker_write(write: WorkerWrite, upsert: Callable[[Row, list[Row]], None]) -> None:
+    """``upsert(row, refs)`` of a worker's write, its refs naming the dispatch by ``task_id``.
+
+    On an ``IntegrityError`` with refs it is tried once more, after reading
+    content types afresh: an id this long-lived process cached may be gone
+    (a restored or re-created database).
+    """
+    row = {**write.make_row(), **write.fields}
+    for attempt in (1, 2):
+        refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
+        try:
+            upsert(row, refs)
+            return
+        except IntegrityError:
+            if attempt == 2 or not refs:
+                raise
+            ContentType.objects.clear_cache()

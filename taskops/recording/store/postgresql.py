@@ -22,15 +22,14 @@ import functools
 import json
 from typing import Any, cast
 
-from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connections
+from django.db import connections
 from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 from taskops.models import Dispatch, ObjectRef
 from taskops.recording.columns import REF, Progress
 from taskops.recording.records import DispatchRecord, Row
-from taskops.recording.store.generic import GenericStore, upsert_groups
+from taskops.recording.store.generic import GenericStore, upsert_groups, upsert_worker_write
 from taskops.recording.worker_rows import WorkerWrite
 
 #: For the current transaction only: commit without waiting for the WAL flush.
@@ -58,18 +57,10 @@ class PostgreSQLStore(GenericStore):
         if connections[using].in_atomic_block:
             super().advance(write, using)
             return
-        row = {**write.make_row(), **write.fields}
-        for attempt in (1, 2):
-            refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
-            try:
-                upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
-                return
-            except IntegrityError:
-                if attempt == 2 or not refs:
-                    raise
-                # A content type id this long-lived process cached may be gone (a
-                # restored or re-created database): read them afresh, once.
-                ContentType.objects.clear_cache()
+        upsert_worker_write(
+            write,
+            lambda row, refs: upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress),
+        )
 
     def update(self, queryset: QuerySet[Any], fields: Row) -> int:
         """The UPDATE as one statement in autocommit (no BEGIN/COMMIT pair), relaxed commit."""

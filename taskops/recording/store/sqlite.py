@@ -19,15 +19,14 @@ import functools
 import json
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Model
 from django.utils.duration import duration_microseconds
 
 from taskops.models import Dispatch, ObjectRef
 from taskops.recording.columns import REF, Progress
 from taskops.recording.records import DispatchRecord, Row
-from taskops.recording.store.generic import GenericStore, upsert_groups
+from taskops.recording.store.generic import GenericStore, upsert_groups, upsert_worker_write
 from taskops.recording.store.postgresql import _columns, insert_fields, json_defaults
 from taskops.recording.worker_rows import WorkerWrite
 
@@ -49,20 +48,13 @@ class SQLiteStore(GenericStore):
         if connections[using].in_atomic_block:
             super().advance(write, using)
             return
-        row = {**write.make_row(), **write.fields}
-        for attempt in (1, 2):
-            refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
-            try:
-                # One statement without refs: autocommit, no transaction around it.
-                with transaction.atomic(using=using) if refs else contextlib.nullcontext():
-                    upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
-                return
-            except IntegrityError:
-                if attempt == 2 or not refs:
-                    raise
-                # A content type id this long-lived process cached may be gone (a
-                # restored or re-created database): read them afresh, once.
-                ContentType.objects.clear_cache()
+
+        def upsert(row: Row, refs: list[Row]) -> None:
+            # One statement without refs: autocommit, no transaction around it.
+            with transaction.atomic(using=using) if refs else contextlib.nullcontext():
+                upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
+
+        upsert_worker_write(write, upsert)
 
 
 def upsert_rows(
