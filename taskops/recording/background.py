@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 from celery._state import get_current_task
@@ -192,20 +193,24 @@ def flush(timeout: float = 10) -> bool:
     """
     deadline = time.monotonic() + timeout
     clean = True
-    for writer in (_writer, _deferred):
-        if writer is not None and writer.pid == os.getpid():
-            clean = writer.flush(max(0.0, deadline - time.monotonic())) and clean
+    for writer in own_writers():
+        clean = writer.flush(max(0.0, deadline - time.monotonic())) and clean
     return clean
+
+
+def own_writers() -> list[Writer[Any]]:
+    """This process's writers (a forked child's inherited ones belong to its parent)."""
+    return [writer for writer in (_writer, _deferred) if writer is not None and writer.pid == os.getpid()]
 
 
 def backlog() -> int:
     """Records handed to this process's writers and not yet written (nor given up)."""
-    return sum(w.backlog() for w in (_writer, _deferred) if w is not None and w.pid == os.getpid())
+    return sum(writer.backlog() for writer in own_writers())
 
 
 def dropped_count() -> int:
     """Records this process dropped because its writers' queues were full (``WRITE_QUEUE_*``)."""
-    return sum(w.refused for w in (_writer, _deferred) if w is not None and w.pid == os.getpid())
+    return sum(writer.refused for writer in own_writers())
 
 
 def shutdown(timeout: float = 10) -> bool:
@@ -216,9 +221,8 @@ def shutdown(timeout: float = 10) -> bool:
     """
     deadline = time.monotonic() + timeout
     stopped = True
-    for writer in (_writer, _deferred):
-        if writer is not None and writer.pid == os.getpid():
-            stopped = writer.stop(max(0.0, deadline - time.monotonic())) and stopped
+    for writer in own_writers():
+        stopped = writer.stop(max(0.0, deadline - time.monotonic())) and stopped
     return stopped
 
 
