@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from taskops.admin.dashboard import queries
 from taskops.models import Dispatch, Drift, ObjectRef, State
+from taskops.stats import has_percentile_cont
 from tests.factories import make_dispatch
 from tests.testapp.models import Question
 
@@ -126,6 +127,37 @@ def test_lag_percentiles_interpolate_like_percentile_cont(question: Question) ->
     assert stats.p95 == dt.timedelta(seconds=9.55)
     assert stats.max == 10 * SECOND
     assert queries.lag_stats(Dispatch.objects.filter(pk__lt=0)) == queries.LagStats()
+
+
+def test_window_figures_in_one_pass_equal_the_figures_asked_one_by_one(question: Question) -> None:
+    """On PostgreSQL the totals and the per-task rows come from one GROUPING SETS query: same numbers."""
+    now = timezone.now()
+    names = ["tests.testapp.tasks.count_words", "tests.testapp.tasks.flag_comment", "tests.testapp.tasks.read_body"]
+    for n in range(24):
+        make_dispatch(
+            question,
+            task_name=names[n % 3],
+            state=[State.SUCCESS, State.FAILURE, State.PENDING, State.STARTED][n % 4],
+            drift=[Drift.UNCHANGED, Drift.CHANGED, Drift.MISSING, Drift.PENDING][n % 4 if n % 5 else 3],
+            enqueued_at=now - n * MINUTE,
+            lag=None if n % 7 == 0 else (n * n % 11 + 1) * SECOND,
+        )
+    window_qs = Dispatch.objects.filter(enqueued_at__gte=now - dt.timedelta(hours=1))
+    grouped = queries.grouped_by_task(window_qs)
+    if has_percentile_cont(window_qs):
+        assert queries.with_totals(grouped) is not None  # the rewrite still applies to what Django compiles
+
+    totals, lag, by_task = queries.window_figures(window_qs)
+
+    assert {key: totals[key] for key in queries.window_aggregates()} == window_qs.aggregate(
+        **queries.window_aggregates()
+    )
+    assert lag == queries.lag_stats(window_qs)
+    assert lag.p50 is not None
+    assert lag.p95 is not None
+    assert lag.p50 < lag.p95
+    assert by_task == {row["task_name"]: row for row in grouped}
+    assert sorted(by_task) == names
 
 
 def test_per_task_table_and_its_sorting(admin_client: Client, question: Question) -> None:

@@ -73,6 +73,17 @@ class RedisBroker:
         time.sleep(pause)
         self.start()
 
+    def holds(self, queue: str, task_id: str) -> bool | None:
+        """Whether a message of the task is still here: in the queue (any priority) or kombu's unacked hash."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        needle = task_id.encode()
+        for key in client.scan_iter(match=f"{queue}*"):
+            if client.type(key) == b"list" and any(needle in item for item in client.lrange(key, 0, -1)):
+                return True
+        return any(needle in value for value in client.hvals("unacked"))
+
 
 class RabbitBroker:
     """A RabbitMQ node of its own (its own name, ports, data and config)."""
@@ -115,6 +126,10 @@ class RabbitBroker:
         self.stop()
         time.sleep(pause)
         self.start()
+
+    def holds(self, queue: str, task_id: str) -> bool | None:
+        """Unknown: a queue's messages cannot be read without taking them."""
+        return None
 
 
 Broker = RedisBroker | RabbitBroker
