@@ -59,10 +59,18 @@ def recording(on: bool) -> Iterator[None]:
 
 
 def purge(queue: str) -> None:
+    """Empty ``queue`` and its lane (where publishers with recording on send: ``taskops.wire.lanes``).
+
+    Left in the lane, one round's messages would be run by the next taskops
+    worker before it answers as ready; on the filesystem broker, whose every
+    read lists the whole folder, thousands of them outlast the wait.
+    """
     from config.celery import app
+    from taskops.wire.lanes import lane_of
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+        for name in dict.fromkeys((queue, lane_of(queue))):
+            conn.default_channel.queue_purge(name)  # type: ignore[attr-defined]
 
 
 def reset_tables() -> None:

@@ -260,12 +260,19 @@ class Task(BaseTask):
 
         taskops records ``SKIPPED``; the result backend gets ``REVOKED`` with a
         :class:`TaskSkipped` that carries the reason, and the worker's main
-        process sends ``task-revoked`` (:mod:`taskops.staleness.skip`).
+        process sends ``task-revoked`` (:mod:`taskops.staleness.skip`). A
+        chord member that is skipped counts as ended: the chord's body then
+        fails with Celery's ``ChordError`` naming it, as for a revoked member.
         """
         task_id = self.request.id
         logger.warning("Task %s[%s] skipped: %s", self.name, task_id, reason)
         if task_id and not self.request.is_eager:
-            self.backend.store_result(task_id, TaskSkipped(reason), states.REVOKED, request=self.request)
+            skipped = TaskSkipped(reason)
+            self.backend.store_result(task_id, skipped, states.REVOKED, request=self.request)
+            if self.request.chord:
+                # As Celery's own mark_as_revoked does: a chord counts its members as they end, and
+                # the Ignore that stops this task tells it nothing, so the chord would wait forever.
+                self.backend.on_chord_part_return(self.request, states.REVOKED, skipped)
         task_skipped.send(sender=type(self), task=self, task_id=task_id, reason=reason)
         raise Skip(reason)
 

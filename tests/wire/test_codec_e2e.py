@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
-from celery import chain, group, states
+from celery import chain, chord, group, states
+from celery.exceptions import ChordError
 from django.conf import settings
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -19,7 +20,7 @@ from tests.celery_app import app
 from tests.conftest import WorkerProcess
 from tests.testapp.models import Answer, Question
 from tests.testapp.reports import ThreadReport
-from tests.testapp.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread
+from tests.testapp.tasks import best_answer, count_words, moderate_answer, rebuild_summary, summarize_thread, total
 
 #: ETA far enough for the test to change rows between dispatch and run.
 COUNTDOWN = 1
@@ -113,6 +114,20 @@ def test_deleted_row_is_skipped_where_the_task_says_so(worker: WorkerProcess) ->
         f"skipped: tests.testapp.tasks.moderate_answer: referenced object(s) no longer exist: testapp.answer:{gone}"
         in worker.log()
     )
+
+
+def test_a_skipped_chord_member_ends_the_chord_instead_of_leaving_it_waiting(worker: WorkerProcess) -> None:
+    _, answers = thread(2)
+    header = [moderate_answer.s(answer).set(countdown=COUNTDOWN) for answer in answers]
+    result = chord(header)(total.s())
+    gone = answers[0].pk
+    answers[0].delete()
+
+    # Celery's answer for a chord member that did not run (as for a revoked one): the body fails.
+    # (Waiting on the body alone: its parents' errors would be raised before it ends.)
+    with pytest.raises(ChordError, match=rf"TaskSkipped\(.*testapp\.answer:{gone}"):
+        result.get(timeout=30, follow_parents=False)
+    assert TaskResult.objects.get(task_id=result.id).status == states.FAILURE
 
 
 def test_forged_class_fails_the_task_with_the_codec_error_and_the_worker_goes_on(worker: WorkerProcess) -> None:
