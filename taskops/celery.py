@@ -23,9 +23,10 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult as CeleryAsyncResult
 from celery.utils.log import get_task_logger
 from django.db.models import Model
+from kombu.utils.uuid import uuid
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
-from taskops.recording import prepare_arguments, record_start, write_held_start
+from taskops.recording import REPRS, prepare_arguments, record_start, reprs_not_given, write_held_start
 from taskops.recording.health import on_fresh_connection
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
@@ -155,8 +156,15 @@ class Task(BaseTask):
         if not self.app.conf.task_always_eager:
             # A retry: the attempt's start, if still held to go with its end, is written first.
             write_held_start(options.get("task_id"))
+            given = any(name in options for name in REPRS)
+            made = prepare_arguments(args, kwargs, options.get("task_id"))
             # The caller's own reprs win over taskops' (a publisher's word).
-            options = {**prepare_arguments(args, kwargs, options.get("task_id")), **options}
+            options = {**made, **options}
+            if not given and "argsrepr" not in made and not rest:
+                # Neither the caller's reprs nor a redacted retry's: the record knows it without comparing.
+                task_id = options["task_id"] = options.get("task_id") or uuid()
+                with reprs_not_given(task_id):
+                    return super().apply_async(args, kwargs, **options)
         return super().apply_async(args, kwargs, *rest, **options)
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -31,6 +31,7 @@ from taskops.recording.background import backlog, dropped_count, flush, shutdown
 from taskops.recording.guard import StrictRecordingError, error_count
 from taskops.recording.publisher import batch, on_after_task_publish, on_before_task_publish
 from taskops.recording.records import prepare_arguments
+from taskops.recording.redaction import REPRS, reprs_not_given
 from taskops.recording.starts import write_held as write_held_start
 from taskops.recording.worker import (
     on_task_failure,
@@ -47,6 +48,7 @@ from taskops.recording.worker import (
 from taskops.signals import task_skipped
 
 __all__ = [
+    "REPRS",
     "StrictRecordingError",
     "backlog",
     "batch",
@@ -56,6 +58,7 @@ __all__ = [
     "flush",
     "prepare_arguments",
     "record_start",
+    "reprs_not_given",
     "shutdown",
     "write_held_start",
     "writer_paused",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from taskops import recording
 from taskops import wire as codec
 from taskops.models import Dispatch, ObjectRef
+from taskops.recording import redaction
 from taskops.recording.worker_rows import MessageFacts, worker_row
 from taskops.wire import HEADER, CodecError
 from tests.celery_app import app
@@ -62,6 +63,34 @@ def test_celerys_own_reprs_are_not_a_redaction(content_types: None, sent: list[d
     assert json.loads(row.kwargs) == {"message": "hello"}
     assert row.refs.get().object_repr == "Q"
     assert "redacted" not in sent[-1][HEADER]
+
+
+def test_reprs_are_compared_only_when_the_task_base_cannot_tell(
+    content_types: None, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the Task base, with no reprs given, the record knows they are Celery's: no second repr."""
+    question = Question.objects.create(title="Q", body="b")
+    compared: list[Any] = []
+    compare = redaction.set_by_publisher
+
+    def counted(*args: Any) -> bool:
+        compared.append(args)
+        return compare(*args)
+
+    monkeypatch.setattr(redaction, "set_by_publisher", counted)
+
+    plain = notify.apply_async((question,), {"message": "hello"}, queue=IDLE)
+    given = notify.apply_async((question,), {"message": TOKEN}, kwargsrepr="{redacted}", queue=IDLE)
+    by_name = app.send_task(notify_followers.name, (question,), {"message": "by name"}, queue=IDLE)
+
+    assert recording.flush()
+    assert len(compared) == 2  # the publish with reprs given, and the one by name
+    rows = {row.task_id: row for row in Dispatch.objects.filter(task_id__in=[plain.id, given.id, by_name.id])}
+    assert json.loads(rows[plain.id].kwargs) == {"message": "hello"}
+    assert not rows[plain.id].redacted
+    assert rows[given.id].redacted
+    assert json.loads(rows[by_name.id].kwargs) == {"message": "by name"}
+    assert not rows[by_name.id].redacted
 
 
 @override_settings(TASKOPS={"REDACT_KWARGS": ["message"]})
