@@ -347,7 +347,7 @@ def collect(window: Window, *, now: dt.datetime | None = None) -> Dashboard:
     current: dict[str, Any] = Dispatch.objects.filter(state__in=ACTIVE_STATES).aggregate(**now_aggregates(now))
     throughput, lag_chart = charts(window_qs, window, now)
     stale = (
-        window_qs.filter(drift__in=[Drift.CHANGED, Drift.MISSING])
+        window_qs.filter(drift__in=[Drift.CHANGED, Drift.MISSING], ref_count__gt=0)
         .prefetch_related(refs_prefetch())
         .order_by("-enqueued_at")[:RECENT_STALE_LIMIT]
     )
