@@ -105,8 +105,13 @@ def start_worker_process(
         "--without-gossip",
         *extra_args,
     ]
+    return launch_worker(name, command, BASE_DIR, worker_env, log_path)
+
+
+def launch_worker(name: str, command: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> WorkerProcess:
+    """Run a worker ``command``, its output to ``log_path``; return once it is ready (stopped if it never is)."""
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=worker_env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     worker = WorkerProcess(name, log_path, process)
     try:
         worker.wait_ready()

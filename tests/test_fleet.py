@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -30,7 +29,7 @@ from taskops.models import Dispatch, State
 from taskops.wire.lanes import lane_of
 from tests.brokers import BROKERS, connected, delete_queues, message_count, unique_queue
 from tests.celery_app import app
-from tests.conftest import BASE_DIR, WorkerProcess, start_worker_process
+from tests.conftest import BASE_DIR, WorkerProcess, launch_worker, start_worker_process
 from tests.testapp.models import Answer, Question
 from tests.testapp.tasks import moderate_answer
 
@@ -51,16 +50,7 @@ def start_stock_worker(url: str, queue: str, log_dir: Path) -> WorkerProcess:
     env.update(STOCK_BROKER_URL=url, STOCK_QUEUE=queue, PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "celery", "-A", "stock_app", "worker", "--loglevel=INFO", "--concurrency=1"]
     command += [f"--hostname={name}@%h", f"--queues={queue}", "--without-mingle", "--without-gossip"]
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=STOCK_APP_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    worker = WorkerProcess(name, log_path, process)
-    try:
-        worker.wait_ready()
-    except BaseException:
-        worker.stop()
-        raise
-    return worker
+    return launch_worker(name, command, STOCK_APP_DIR, env, log_dir / f"{name}.log")
 
 
 def wait_until(what: str, done: Callable[[], bool], log: Callable[[], str], timeout: float = 30) -> None:

@@ -26,10 +26,9 @@ def fresh_writer() -> Iterator[None]:
     assert recording.shutdown()
 
 
-def test_past_the_queue_records_are_spooled_and_written(
-    content_types: None, fresh_writer: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    question = Question.objects.create(title="Q", body="b")
+@pytest.fixture
+def held_writer(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """(inside, release): the writer thread stops in its first write (``inside`` set) until ``release`` is set."""
     inside, release = threading.Event(), threading.Event()
     real_write = background.write
 
@@ -40,6 +39,14 @@ def test_past_the_queue_records_are_spooled_and_written(
         real_write(records)
 
     monkeypatch.setattr(background, "write", held_in_the_writer)
+    return inside, release
+
+
+def test_past_the_queue_records_are_spooled_and_written(
+    content_types: None, fresh_writer: None, held_writer: tuple[threading.Event, threading.Event], tmp_path: Path
+) -> None:
+    question = Question.objects.create(title="Q", body="b")
+    inside, release = held_writer
     with override_settings(TASKOPS={"WRITE_QUEUE_RECORDS": 2, "SPOOL_DIR": str(tmp_path)}):
         publisher.submit(record_for("s1", question))
         assert inside.wait(30)  # the writer holds s1; its queue is empty
@@ -59,19 +66,13 @@ def test_past_the_queue_records_are_spooled_and_written(
 
 
 def test_a_full_queue_waits_a_little_then_drops_and_counts(
-    content_types: None, fresh_writer: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    content_types: None,
+    fresh_writer: None,
+    held_writer: tuple[threading.Event, threading.Event],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     question = Question.objects.create(title="Q", body="b")
-    inside, release = threading.Event(), threading.Event()
-    real_write = background.write
-
-    def held_in_the_writer(records: list[records.DispatchRecord]) -> None:
-        if threading.current_thread().name == "taskops-writer":
-            inside.set()
-            assert release.wait(30)
-        real_write(records)
-
-    monkeypatch.setattr(background, "write", held_in_the_writer)
+    inside, release = held_writer
     dropped = recording.dropped_count()
     with override_settings(TASKOPS={"WRITE_QUEUE_RECORDS": 2, "PUBLISH_WAIT": 0.2, "SPOOL_BYTES": 0}):
         publisher.submit(record_for("t1", question))
