@@ -15,7 +15,14 @@ from taskops.staleness import snapshot
 from tests.conftest import WorkerProcess
 from tests.polling import wait_for
 from tests.testapp.models import Book, Question
-from tests.testapp.tasks import add, read_body, read_body_or_skip, read_body_untracked
+from tests.testapp.tasks import (
+    STALE_RETRY_SECONDS,
+    add,
+    read_body,
+    read_body_or_retry,
+    read_body_or_skip,
+    read_body_untracked,
+)
 
 COUNTDOWN = 2.0
 
@@ -104,6 +111,60 @@ def test_on_stale_skip_leaves_body_unrun(worker: WorkerProcess) -> None:
     assert "changed since dispatch" in row.exception
     assert row.refs.get().changed_fields == ["body"]
     assert not Book.objects.exists()
+
+
+def test_on_stale_retry_runs_again_after_its_countdown(worker: WorkerProcess) -> None:
+    question = Question.objects.create(title="Q", body="old")
+    result = read_body_or_retry.apply_async((question,), countdown=1)
+    Question.objects.filter(pk=question.pk).update(body="edited while it waited")
+
+    # The first attempt saw the edit, recorded its decision and went out again.
+    retrying = wait_for(lambda: finished(result.id, State.RETRY), timeout=30, what="the stale attempt's retry")
+    assert (retrying.retries, retrying.drift, retrying.stale_action) == (1, Drift.CHANGED, "retry")
+    assert retrying.refs.get().changed_fields == ["body"]
+    # The task option's countdown, not Celery's default of 180 s.
+    assert retrying.eta is not None
+    assert retrying.started_at is not None
+    waited = retrying.eta - retrying.started_at
+    assert dt.timedelta(seconds=STALE_RETRY_SECONDS) <= waited < dt.timedelta(seconds=STALE_RETRY_SECONDS + 10)
+
+    row = wait_for(lambda: finished(result.id), timeout=STALE_RETRY_SECONDS + 15, what="the second attempt")
+    assert result.get(timeout=10) == "edited while it waited"
+    ref = row.refs.get()
+
+    assert (row.state, row.retries) == (State.SUCCESS, 1)
+    assert row.started_at is not None
+    assert row.started_at >= retrying.started_at + dt.timedelta(seconds=STALE_RETRY_SECONDS)
+    # Judged against the snapshots the retry sent (the rows as the first attempt fetched them): unchanged.
+    assert (ref.digests, ref.drift, ref.changed_fields) == (
+        snapshot.take(Question.objects.get(pk=question.pk)),
+        Drift.UNCHANGED,
+        [],
+    )
+    assert (row.drift, row.stale_action) == (Drift.UNCHANGED, "")  # the second attempt's: nothing to decide
+    assert Book.objects.count() == 1  # the body ran once, on the fresh row
+
+
+def test_a_link_callback_is_judged_against_the_row_at_its_publish(worker: WorkerProcess) -> None:
+    question = Question.objects.create(title="Q", body="old")
+    at_publish = snapshot.take(question)
+    callback = read_body.si(question).set(countdown=COUNTDOWN)
+    callback_id = callback.freeze().id
+    result = add.apply_async((1, 2), link=callback)
+    # Published by the worker when add returns; it waits for its countdown.
+    published = wait_for(lambda: Dispatch.objects.filter(task_id=callback_id).first(), what="the callback's publish")
+    Question.objects.filter(pk=question.pk).update(body="edited while the callback waited")
+
+    row = wait_for(lambda: finished(callback_id), what="the callback to finish")
+    ref = row.refs.get()
+
+    assert result.get(timeout=10) == 3
+    assert published.parent_id == result.id
+    assert row.state == State.SUCCESS
+    assert (ref.object_repr, ref.digests) == ("Q", at_publish)
+    assert (ref.drift, ref.changed_fields) == (Drift.CHANGED, ["body"])
+    assert (row.drift, row.stale_action) == (Drift.CHANGED, "run")
+    assert Book.objects.count() == 1
 
 
 def test_unchanged_runs_and_records_small_lag(worker: WorkerProcess) -> None:
