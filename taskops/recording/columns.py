@@ -16,9 +16,15 @@ final, and only a newer attempt (a retry) takes a row further.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Literal
+
 import attrs
 
 from taskops.models import FINISHED_STATES, Dispatch, ObjectRef, State
+
+#: The writes of a row, by who makes them (the names of :class:`Ownership`'s column groups).
+Side = Literal["publisher", "start", "received", "retry", "finish"]
 
 
 @attrs.frozen
@@ -40,6 +46,17 @@ class Ownership:
 
     def all(self) -> frozenset[str]:
         return frozenset((*self.key, *self.publisher, *self.start, *self.received, *self.retry, *self.finish))
+
+    def written_by(self, side: Side, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` as the columns of one write of ``side``; a column that side does not own is refused.
+
+        A write that set another side's column would take it on a conflict,
+        and could move back what the other side wrote.
+        """
+        foreign = values.keys() - set(getattr(self, side))
+        if foreign:
+            raise ValueError(f"the {side} write does not own the column(s) {', '.join(sorted(foreign))}")
+        return dict(values)
 
 
 DISPATCH = Ownership(

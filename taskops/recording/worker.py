@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -31,7 +32,7 @@ from django.utils import timezone
 from taskops.models import Dispatch, State
 from taskops.recording import starts
 from taskops.recording.background import defer, deferring
-from taskops.recording.columns import REF, Progress
+from taskops.recording.columns import DISPATCH, REF, Progress
 from taskops.recording.guard import enabled, guarded, logger
 from taskops.recording.health import drop_broken_connections, is_outage
 from taskops.recording.records import Row, clipped
@@ -131,21 +132,8 @@ def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict,
         attempt = _attempts.get(request.id)
         if attempt is not None:
             attempt.start_recorded = True
-        fields: Row = {
-            "state": State.STARTED,
-            "started_at": verdict.started_at,
-            "worker": request.hostname or "",
-            "lag": verdict.lag,
-            "drift": verdict.drift,
-            "likely_race": verdict.likely_race,
-            "stale_action": action,
-        }
-        received = getattr(request, RECEIVED_KEY, None)
-        if received:
-            fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
         notes = (*(header.problems if header is not None else ()), *verdict.notes)
-        if notes:
-            fields["notes"] = "; ".join(notes)
+        fields = start_fields(verdict, action, request.hostname or "", getattr(request, RECEIVED_KEY, None), notes)
         facts = MessageFacts.of_task(task)
         write = WorkerWrite(
             request.id,
@@ -159,6 +147,40 @@ def record_start(task: Any, header: TaskopsHeader | None, verdict: StartVerdict,
             advance(write)
         else:  # its end may come soon: written with it, or after START_LINGER (taskops.recording.starts)
             starts.hold(write, advance)
+
+
+def start_fields(verdict: StartVerdict, action: str, worker: str, received: float | None, notes: Sequence[str]) -> Row:
+    """The columns of an attempt's start: times, worker, lag, drift, the policy's decision.
+
+    ``received``: when the worker received the task (a timestamp), if it said.
+    """
+    fields: Row = {
+        "state": State.STARTED,
+        "started_at": verdict.started_at,
+        "worker": worker,
+        "lag": verdict.lag,
+        "drift": verdict.drift,
+        "likely_race": verdict.likely_race,
+        "stale_action": action,
+    }
+    if received:
+        fields["received_at"] = dt.datetime.fromtimestamp(received, dt.UTC)
+    if notes:
+        fields["notes"] = "; ".join(notes)
+    return DISPATCH.written_by("start", fields)
+
+
+def received_fields(received_at: dt.datetime, worker: str) -> Row:
+    """The columns of the receipt of a task that waits for its ETA."""
+    return DISPATCH.written_by("received", {"state": State.RECEIVED, "received_at": received_at, "worker": worker})
+
+
+def finish_fields(state: str, finished_at: dt.datetime, exception: str, runtime: dt.timedelta | None = None) -> Row:
+    """The columns of an attempt's end."""
+    fields: Row = {"state": state, "finished_at": finished_at, "exception": exception}
+    if runtime is not None:
+        fields["runtime"] = runtime
+    return DISPATCH.written_by("finish", fields)
 
 
 def finish(
@@ -177,9 +199,7 @@ def finish(
     written in the same upsert.
     """
     now = timezone.now()
-    fields: Row = {"state": state, "finished_at": now, "exception": exception}
-    if runtime is not None:
-        fields["runtime"] = runtime
+    fields = finish_fields(state, now, exception, runtime)
     progress = Progress(state, facts.retries if attempt_known else None)
     if start is not None:
         advance(attrs.evolve(start, fields={**start.fields, **fields}, progress=progress))
@@ -206,7 +226,7 @@ def on_task_received(sender: Any = None, request: Any = None, **kwargs: Any) -> 
         with guarded(f"recording the receipt of {request.id}"):
             facts = MessageFacts.of_request(request)
             received_at = dt.datetime.fromtimestamp(now, dt.UTC)
-            fields = {"state": State.RECEIVED, "received_at": received_at, "worker": request.hostname or ""}
+            fields = received_fields(received_at, request.hostname or "")
             advance_from_message(facts, fields, Progress(State.RECEIVED, facts.retries), received_at)
 
 
@@ -293,7 +313,7 @@ def on_task_postrun(
             # The retry's publish already wrote the new attempt: only this one's end is added.
             _update(
                 _dispatches().filter(task_id=clipped(task_id), state=State.RETRY),
-                {"exception": attempt.exception, "runtime": runtime},
+                DISPATCH.written_by("finish", {"exception": attempt.exception, "runtime": runtime}),
             )
         elif state is None:
             # Celery failed outside the body before it ended (storing STARTED while

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import pytest
 from django.db.models import Model
 from django.utils import timezone
 
 from taskops.models import FINISHED_STATES, State
-from taskops.recording.columns import DECLARED, DISPATCH, REF, Ownership, Progress
+from taskops.recording.columns import DECLARED, DISPATCH, REF, Ownership, Progress, Side
 from taskops.recording.records import build_record
+from taskops.recording.worker import finish_fields, received_fields, start_fields
 from taskops.recording.worker_rows import MessageFacts, header_ref_rows, start_ref_rows, worker_row
 from taskops.staleness import judge_start
 from taskops.wire import HEADER, ModelRef
@@ -41,6 +45,28 @@ def test_the_builders_write_what_their_side_owns() -> None:
     assert set(from_headers) == set(record.row()) - {"state"}
     assert set(header_ref_rows(header)[0]) == ref_columns
     assert set(start_ref_rows(verdict, header)[0]) == {*ref_columns, *REF.start}
+
+
+def test_the_worker_writes_what_its_side_owns() -> None:
+    now = timezone.now()
+    verdict = judge_start(None, {}, now)
+    # Every column each write may set (the optional ones given): exactly what the declaration says it owns.
+    start = start_fields(verdict, "run", "w1@host", received=time.time(), notes=["a note"])
+    assert set(start) == set(DISPATCH.start)
+    assert set(received_fields(now, "w1@host")) == set(DISPATCH.received)
+    assert set(finish_fields(State.SUCCESS, now, "", runtime=dt.timedelta(seconds=1))) == set(DISPATCH.finish)
+    # Without the optional ones: a subset, never another column.
+    assert set(start_fields(verdict, "", "", received=None, notes=[])) < set(DISPATCH.start)
+    assert set(finish_fields(State.FAILURE, now, "boom")) < set(DISPATCH.finish)
+
+
+@pytest.mark.parametrize(
+    ("side", "column"),
+    [("start", "finished_at"), ("received", "started_at"), ("finish", "args"), ("start", "enqueued_at")],
+)
+def test_a_write_of_a_column_its_side_does_not_own_is_refused(side: Side, column: str) -> None:
+    with pytest.raises(ValueError, match=f"the {side} write does not own the column\\(s\\) {column}"):
+        DISPATCH.written_by(side, {"state": State.STARTED, column: None})
 
 
 NOT_FINISHED = [State.PENDING, State.RECEIVED, State.RETRY, State.STARTED]
