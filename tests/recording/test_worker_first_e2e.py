@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from taskops import recording
+from taskops.admin.dashboard.queries import collect, get_window
 from taskops.models import Dispatch, Drift, Source, State
 from taskops.staleness import snapshot
 from tests.celery_app import app
@@ -25,6 +26,13 @@ def rows_in(state: State, task_ids: list[str]) -> Callable[[], list[Dispatch] | 
         return [rows[task_id] for task_id in task_ids] if len(rows) == len(task_ids) else None
 
     return probe
+
+
+def waiting_figures(task_name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(pending, scheduled) as the dashboard counts them: in the totals, and in ``task_name``'s row."""
+    dashboard = collect(get_window(None))
+    (row,) = (row for row in dashboard.tasks if row.task_name == task_name)
+    return (dashboard.totals.pending, dashboard.totals.scheduled), (row.figures.pending, row.figures.scheduled)
 
 
 def test_eta_tasks_are_received_then_merge_with_the_publishers_row(worker: WorkerProcess) -> None:
@@ -49,6 +57,8 @@ def test_eta_tasks_are_received_then_merge_with_the_publishers_row(worker: Worke
                 "",
                 Drift.PENDING,
             )
+        # Rows the worker made wait for their ETA: scheduled, not backlog.
+        assert waiting_figures(read_body.name) == ((0, 6), (0, 6))
     assert recording.flush()
 
     merged = rows_in(State.RECEIVED, ids)()
@@ -57,6 +67,7 @@ def test_eta_tasks_are_received_then_merge_with_the_publishers_row(worker: Worke
         assert after.source == Source.PUBLISHER
         assert (after.received_at, after.worker) == (before.received_at, before.worker)
         assert after.refs.get().object_repr == "Waits for its ETA"
+    assert waiting_figures(read_body.name) == ((0, 6), (0, 6))
     app.control.revoke(ids)  # they would run in ten minutes
 
 
