@@ -1,18 +1,23 @@
 """A project without django-celery-results starts, records and shows its dispatches.
 
 Its settings (``tests/project/settings_without_results.py``) are the host
-project's minus that app; each case runs ``manage.py`` or a script in a
-subprocess, on a SQLite database and a filesystem broker of its own.
+project's minus that app; each case runs ``manage.py``, a script or a
+Celery worker in a subprocess, on a SQLite database and a filesystem broker
+of its own.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.project.helpers import DEVELOPMENT, manage, python
+from tests.conftest import WorkerProcess, launch_worker
+from tests.project.helpers import BASE_DIR, DEVELOPMENT, manage, project_env, python
 
 SETTINGS = "tests.project.settings_without_results"
 
@@ -42,6 +47,38 @@ print(json.dumps({
     "status": [detail.status_code, dashboard.status_code],
     "detail_names_the_question": question.title in detail.text,
     "detail_says_no_result": "No result stored for this task id" in detail.text,
+}))
+"""
+
+#: Publish a demo task with a model instance, then wait for the worker to run it and record its end.
+PUBLISH_AND_WAIT = """
+import json, time
+from demo.models import Question
+from demo.tasks import notify_followers
+from taskops import recording
+from taskops.models import FINISHED_STATES, Dispatch
+
+question = Question.objects.create(title="Run without results", body="A worker, and no result backend.")
+task_id = notify_followers.delay(question, "hello").id
+recording.flush(timeout=30)
+deadline = time.monotonic() + 60
+while True:
+    dispatch = Dispatch.objects.get(task_id=task_id)
+    if dispatch.state in FINISHED_STATES or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
+ref = dispatch.refs.get()
+print(json.dumps({
+    "task_id": task_id,
+    "state": dispatch.state,
+    "source": dispatch.source,
+    "started": dispatch.started_at is not None,
+    "finished": dispatch.finished_at is not None,
+    "worker": dispatch.worker,
+    "exception": dispatch.exception,
+    "task_result": dispatch.task_result,
+    "ref": [ref.object_pk, ref.object_repr, ref.drift],
+    "question": question.pk,
 }))
 """
 
@@ -80,3 +117,36 @@ def test_dispatches_are_recorded_and_the_detail_page_renders(env: dict[str, str]
     assert found["status"] == [200, 200]
     assert found["detail_names_the_question"]
     assert found["detail_says_no_result"]
+
+
+@pytest.fixture
+def migrated(env: dict[str, str]) -> dict[str, str]:
+    result = manage("migrate", "--noinput", env=env, settings=SETTINGS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+@pytest.fixture
+def project_worker(migrated: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    """``celery -A config worker`` (as the Procfile runs it) with these settings, on this case's database and broker."""
+    name = f"no-results-{uuid.uuid4().hex[:8]}@%h"
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=1"]
+    command += [f"--hostname={name}", "--without-mingle", "--without-gossip"]
+    worker = launch_worker(name, command, BASE_DIR, project_env(migrated, SETTINGS), tmp_path / "worker.log")
+    yield worker
+    worker.stop()
+
+
+def test_a_worker_runs_and_records_a_task_with_a_model_instance(
+    migrated: dict[str, str], project_worker: WorkerProcess
+) -> None:
+    result = python(PUBLISH_AND_WAIT, env=migrated, settings=SETTINGS)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert found["state"] == "SUCCESS", (found, project_worker.log())
+    assert (found["source"], found["started"], found["finished"], found["exception"]) == ("publisher", True, True, "")
+    assert found["worker"].startswith(project_worker.name.split("@")[0])
+    assert found["ref"] == [str(found["question"]), "Run without results", "unchanged"]
+    assert found["task_result"] is None  # no django-celery-results: no stored result, and no error
+    assert f"demo.tasks.notify_followers[{found['task_id']}] succeeded" in project_worker.log()
