@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import Case, JSONField, Q, QuerySet, Value, When
@@ -47,6 +48,35 @@ def upsert_groups(records: list[DispatchRecord]) -> list[tuple[list[DispatchReco
                 rounds.append(([record], {record.task_id}))
         groups += [(chosen, DISPATCH.retry if retried else DISPATCH.publisher) for chosen, _ in rounds]
     return groups
+
+
+@attrs.frozen
+class Upsert:
+    """One upsert of dispatch rows and their ref rows (each ref names its dispatch by ``task_id``).
+
+    On a conflict, only ``update_fields`` (``ref_update_fields``; none: the
+    ref is left as it is) are taken from the new row, and with ``progress``
+    only where the row may be taken forward (refs only with their dispatch).
+    """
+
+    dispatch_rows: list[Row]
+    update_fields: tuple[str, ...]
+    ref_rows: list[Row]
+    ref_update_fields: tuple[str, ...]
+    progress: Progress | None = None
+
+
+def publisher_upserts(records: list[DispatchRecord]) -> list[Upsert]:
+    """The publisher's records as upserts (:func:`upsert_groups`), their refs naming their dispatch by ``task_id``."""
+    return [
+        Upsert(
+            [record.row() for record in chosen],
+            update_fields,
+            [{**ref, "task_id": record.task_id} for record in chosen for ref in record.ref_rows()],
+            REF.publisher,
+        )
+        for chosen, update_fields in upsert_groups(records)
+    ]
 
 
 class GenericStore:
@@ -149,8 +179,8 @@ def drift_update(ref_rows: list[Row]) -> Row:
     }
 
 
-def upsert_worker_write(write: WorkerWrite, upsert: Callable[[Row, list[Row]], None]) -> None:
-    """``upsert(row, refs)`` of a worker's write, its refs naming the dispatch by ``task_id``.
+def upsert_worker_write(write: WorkerWrite, upsert: Callable[[Upsert], None]) -> None:
+    """``upsert`` of a worker's write (one row), its refs naming the dispatch by ``task_id``.
 
     On an ``IntegrityError`` with refs it is tried once more, after reading
     content types afresh: an id this long-lived process cached may be gone
@@ -160,7 +190,7 @@ def upsert_worker_write(write: WorkerWrite, upsert: Callable[[Row, list[Row]], N
     for attempt in (1, 2):
         refs = [{**ref, "task_id": write.task_id} for ref in write.make_refs()]
         try:
-            upsert(row, refs)
+            upsert(Upsert([row], tuple(write.fields), refs, write.ref_fields, write.progress))
             return
         except IntegrityError:
             if attempt == 2 or not refs:

@@ -27,9 +27,8 @@ from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 from taskops.models import Dispatch, ObjectRef
-from taskops.recording.columns import REF, Progress
 from taskops.recording.records import DispatchRecord, Row
-from taskops.recording.store.generic import GenericStore, upsert_groups, upsert_worker_write
+from taskops.recording.store.generic import GenericStore, Upsert, publisher_upserts, upsert_worker_write
 from taskops.recording.worker_rows import WorkerWrite
 
 #: For the current transaction only: commit without waiting for the WAL flush.
@@ -43,10 +42,8 @@ class PostgreSQLStore(GenericStore):
         if connections[using].in_atomic_block:
             super().write(records, using)
             return
-        for chosen, update_fields in upsert_groups(records):
-            dispatch_rows = [record.row() for record in chosen]
-            ref_rows = [{**ref, "task_id": record.task_id} for record in chosen for ref in record.ref_rows()]
-            upsert_rows(using, dispatch_rows, update_fields, ref_rows, REF.publisher)
+        for upsert in publisher_upserts(records):
+            upsert_rows(using, upsert)
 
     def advance(self, write: WorkerWrite, using: str) -> None:
         """A worker's write as one upsert; on a conflict its columns are written only where it may.
@@ -57,10 +54,7 @@ class PostgreSQLStore(GenericStore):
         if connections[using].in_atomic_block:
             super().advance(write, using)
             return
-        upsert_worker_write(
-            write,
-            lambda row, refs: upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress),
-        )
+        upsert_worker_write(write, lambda upsert: upsert_rows(using, upsert))
 
     def update(self, queryset: QuerySet[Any], fields: Row) -> int:
         """The UPDATE as one statement in autocommit (no BEGIN/COMMIT pair), relaxed commit."""
@@ -84,29 +78,21 @@ def update_sql(queryset: QuerySet[Any], fields: Row) -> tuple[str, tuple[Any, ..
     return sql, tuple(params)
 
 
-def upsert_rows(
-    using: str,
-    dispatch_rows: list[Row],
-    update_fields: tuple[str, ...],
-    ref_rows: list[Row],
-    ref_update_fields: tuple[str, ...],
-    progress: Progress | None = None,
-) -> None:
-    """Upsert dispatch rows and their ref rows (each ref names its dispatch by ``task_id``) in one statement.
+def upsert_rows(using: str, upsert: Upsert) -> None:
+    """Run ``upsert`` as one statement.
 
-    On a conflict, only ``update_fields`` (``ref_update_fields``; none: the ref is
-    left as it is) are taken from the new row, and with ``progress`` only where
-    the row may be taken forward (refs only with their dispatch). Columns a row
-    does not set take the model field's default, as ``bulk_create`` would write it.
+    Columns a row does not set take the model field's default, as
+    ``bulk_create`` would write it.
     """
-    dispatches = [{**json_defaults(Dispatch), **row} for row in dispatch_rows]
+    dispatches = [{**json_defaults(Dispatch), **row} for row in upsert.dispatch_rows]
     # "position": the refs' ids follow their order in the arguments, as the generic store's do.
-    refs = [{**json_defaults(ObjectRef), **row, "position": index} for index, row in enumerate(ref_rows)]
+    refs = [{**json_defaults(ObjectRef), **row, "position": index} for index, row in enumerate(upsert.ref_rows)]
     params: list[Any] = [to_json(dispatches)]
+    progress = upsert.progress
     if progress is not None:
         params += [progress.older_than(), progress.same_attempt_up_to(), progress.replaceable_states()]
     params += [to_json(refs)] if refs else []
-    sql = upsert_sql(using, update_fields, ref_update_fields if refs else None, progress is not None)
+    sql = upsert_sql(using, upsert.update_fields, upsert.ref_update_fields if refs else None, progress is not None)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
 

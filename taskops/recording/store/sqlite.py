@@ -24,9 +24,8 @@ from django.db.models import Model
 from django.utils.duration import duration_microseconds
 
 from taskops.models import Dispatch, ObjectRef
-from taskops.recording.columns import REF, Progress
 from taskops.recording.records import DispatchRecord, Row
-from taskops.recording.store.generic import GenericStore, upsert_groups, upsert_worker_write
+from taskops.recording.store.generic import GenericStore, Upsert, publisher_upserts, upsert_worker_write
 from taskops.recording.store.postgresql import _columns, insert_fields, json_defaults
 from taskops.recording.worker_rows import WorkerWrite
 
@@ -39,45 +38,39 @@ class SQLiteStore(GenericStore):
             super().write(records, using)
             return
         with transaction.atomic(using=using):
-            for chosen, update_fields in upsert_groups(records):
-                dispatch_rows = [record.row() for record in chosen]
-                ref_rows = [{**ref, "task_id": record.task_id} for record in chosen for ref in record.ref_rows()]
-                upsert_rows(using, dispatch_rows, update_fields, ref_rows, REF.publisher)
+            for upsert in publisher_upserts(records):
+                upsert_rows(using, upsert)
 
     def advance(self, write: WorkerWrite, using: str) -> None:
         if connections[using].in_atomic_block:
             super().advance(write, using)
             return
 
-        def upsert(row: Row, refs: list[Row]) -> None:
+        def run(upsert: Upsert) -> None:
             # One statement without refs: autocommit, no transaction around it.
-            with transaction.atomic(using=using) if refs else contextlib.nullcontext():
-                upsert_rows(using, [row], tuple(write.fields), refs, write.ref_fields, write.progress)
+            with transaction.atomic(using=using) if upsert.ref_rows else contextlib.nullcontext():
+                upsert_rows(using, upsert)
 
-        upsert_worker_write(write, upsert)
+        upsert_worker_write(write, run)
 
 
-def upsert_rows(
-    using: str,
-    dispatch_rows: list[Row],
-    update_fields: tuple[str, ...],
-    ref_rows: list[Row],
-    ref_update_fields: tuple[str, ...],
-    progress: Progress | None = None,
-) -> None:
-    """As :func:`taskops.recording.store.postgresql.upsert_rows`, in the caller's transaction."""
+def upsert_rows(using: str, upsert: Upsert) -> None:
+    """As :func:`taskops.recording.store.postgresql.upsert_rows`, two statements in the caller's transaction."""
     connection = connections[using]
-    dispatches = [{**json_defaults(Dispatch), **row} for row in dispatch_rows]
+    dispatches = [{**json_defaults(Dispatch), **row} for row in upsert.dispatch_rows]
     params: list[Any] = [to_json(connection, dispatches)]
+    progress = upsert.progress
     states = progress.replaceable_states() if progress is not None else []
     if progress is not None:
         params += [progress.older_than(), progress.same_attempt_up_to(), *states]
-    dispatch_sql, ref_sql = upsert_sql(using, update_fields, ref_update_fields, progress is not None, len(states))
+    dispatch_sql, ref_sql = upsert_sql(
+        using, upsert.update_fields, upsert.ref_update_fields, progress is not None, len(states)
+    )
     with connection.cursor() as cursor:
         cursor.execute(dispatch_sql, params)
         # A guarded write that took nothing forward leaves the refs alone too.
-        if ref_rows and (progress is None or cursor.rowcount > 0):
-            refs = [{**json_defaults(ObjectRef), **row, "position": index} for index, row in enumerate(ref_rows)]
+        if upsert.ref_rows and (progress is None or cursor.rowcount > 0):
+            refs = [{**json_defaults(ObjectRef), **row, "position": index} for index, row in enumerate(upsert.ref_rows)]
             cursor.execute(ref_sql, [to_json(connection, refs)])
 
 
