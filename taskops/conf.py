@@ -204,9 +204,6 @@ SETTINGS: dict[str, Setting] = {
     ),
 }
 
-#: Every key of ``TASKOPS`` with its default (derived from :data:`SETTINGS`).
-DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
-
 
 class TaskopsSettings:
     """Attribute access to ``settings.TASKOPS`` merged over the defaults."""

@@ -24,7 +24,6 @@ _ESCAPE = re.compile(r"\\.", re.DOTALL)
 _BARE_STRING = re.compile(r'"[^"]*+"')
 _WHITESPACE = re.compile(r"\s+")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
 #: One match per bracket; strings and everything between brackets are skipped by the regex itself.
 #: The text after the last bracket is one final match (group 1 None): a match that could fail there
 #: would be retried at every later position.
