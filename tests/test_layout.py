@@ -10,6 +10,7 @@ import ast
 import importlib
 import importlib.util
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,12 @@ PUBLIC_NAMES = [
     "taskops.recording.errors",
     "taskops.recording.StrictRecordingError",
     "taskops.admin.DispatchAdmin",
+    "taskops.admin.redispatch.WithoutRunTask",
+    "taskops.views.metrics",
     "taskops.signals.task_skipped",
+    "taskops.signals.alert_opened",
+    "taskops.signals.alert_resolved",
+    "taskops.alerts.webhook.post_webhook",
     "taskops.models.Dispatch",
     "taskops.models.ObjectRef",
     # Old paths the README named before the packages existed.
@@ -90,6 +96,28 @@ def resolve(dotted: str) -> Any:
 @pytest.mark.parametrize("dotted", PUBLIC_NAMES)
 def test_public_name_imports(dotted: str) -> None:
     assert resolve(dotted) is not None
+
+
+def readme_imports() -> list[str]:
+    """Every absolute ``import`` statement in the README's Python code blocks, as written.
+
+    A relative one (``from .celery import app``) imports the reader's own package.
+    """
+    statements = []
+    for block in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL):
+        for node in ast.walk(ast.parse(textwrap.dedent(block))):
+            if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and not node.level):
+                statements.append(ast.unparse(node))
+    return sorted(set(statements))
+
+
+def test_the_readme_imports_are_found() -> None:
+    assert {"from taskops.admin.redispatch import WithoutRunTask", "import taskops.views"} <= set(readme_imports())
+
+
+@pytest.mark.parametrize("statement", readme_imports())
+def test_every_readme_import_works(statement: str) -> None:
+    exec(statement, {})  # the README's own line, run as a reader would
 
 
 def documented_paths() -> list[str]:
