@@ -146,8 +146,12 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """The re-dispatch's page; an htmx poll gets the ``progress`` partial, and stops once it settled."""
+        """The re-dispatch's page; an htmx poll gets the ``progress`` partial, and stops once it settled.
+
+        A POST (an edit) is refused: the audit is never changed, not even by a superuser."""
         self.check_view_permission(request)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
         redispatch = self.get_redispatch(request, object_id)
         templates = self.get_template_names(self.progress_template, "progress.html")
         polled = bool(getattr(request, "htmx", False))
