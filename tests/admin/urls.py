@@ -51,6 +51,9 @@ class ProjectRedispatchAdmin(RedispatchAdmin):
     def get_progress_context(self, request: HttpRequest, redispatch: Redispatch) -> dict[str, Any]:
         return {**super().get_progress_context(request, redispatch), "title": f"Operation {redispatch.pk}"}
 
+    def dispatches_url(self, redispatch: Redispatch) -> str:
+        return f"/ops/{redispatch.pk}/dispatches/"
+
 
 class BookAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
