@@ -10,6 +10,7 @@ object exists, the selection is under the cap, a reason is given.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,16 +19,16 @@ from celery import current_app
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Count, Model, QuerySet
-from django.utils.translation import gettext_lazy as _
+from django.db.models import Model, QuerySet
 
 from taskops.conf import taskops_settings
 from taskops.models import Dispatch, ObjectRef, Redispatch
 from taskops.recording.records import find_instances
 from taskops.redispatch import policy
+from taskops.redispatch.replays import replay_skips
 from taskops.redispatch.signature import Kind, binding_problem, object_parameters
 from taskops.wire import RefPlaceholder, dumps, json_pk
+from taskops.wire.limits import current_limits
 from taskops.wire.refs import ModelRef
 
 #: Field of a problem that concerns the whole request.
@@ -36,40 +37,6 @@ GENERAL = "__all__"
 EXISTENCE_CHUNK = 2_000
 #: Missing pks named in a message before "and N more".
 NAMED_MISSING = 10
-
-
-class Skip(models.TextChoices):
-    """Why a call of a replay is not published (the rest of the re-dispatch goes on)."""
-
-    SOURCE_GONE = "source gone", _("the source dispatch was deleted")
-    TASK_UNKNOWN = "task unknown", _("the task is not registered")
-    TASK_NOT_ALLOWED = "task not allowed", _("the task may not be re-dispatched")
-    REDACTED = "redacted", _("the publisher redacted the arguments")
-    OBJECTS_GONE = "objects gone", _("referenced objects no longer exist")
-    ARGUMENTS_UNFIT = "arguments unfit", _("the stored arguments no longer fit the task's signature")
-
-
-def skip_for_task(name: str) -> Skip | None:
-    """Why a call of task ``name`` cannot be replayed, or None."""
-    task = current_app.tasks.get(name)
-    if task is None:
-        return Skip.TASK_UNKNOWN
-    return None if policy.task_allowed(task) else Skip.TASK_NOT_ALLOWED
-
-
-def is_redacted(dispatch: Dispatch) -> bool:
-    """The publisher kept the arguments secret (``argsrepr``/``kwargsrepr``): they cannot be replayed."""
-    return dispatch.redacted
-
-
-def replay_skips(dispatches: QuerySet[Dispatch]) -> dict[str, int]:
-    """Calls of a replay that will be skipped, by reason, known before publishing (one grouped query)."""
-    skips: dict[str, int] = {}
-    for row in dispatches.order_by().values("task_name", "redacted").annotate(calls=Count("pk")):
-        why = skip_for_task(row["task_name"]) or (Skip.REDACTED if row["redacted"] else None)
-        if why is not None:
-            skips[why] = skips.get(why, 0) + row["calls"]
-    return skips
 
 
 class Refused(Exception):
@@ -133,7 +100,7 @@ class Draft:
     total: int
     #: The items' targets in order, read in chunks (a selection is never loaded whole).
     targets: Callable[[], Iterator[str]]
-    #: Calls that will be skipped, by reason (replay: tasks not allowed, redacted arguments).
+    #: Calls that will be skipped, by reason (replay: ``replays.Skip``, counted over the whole selection).
     skips: dict[str, int] = attrs.Factory(dict)
 
 
@@ -168,7 +135,17 @@ def find_task(name: str, problems: Problems) -> Any:
     return task
 
 
-def find_model(label: str, user: Any, problems: Problems, field: str = "model") -> type[Model] | None:
+#: Whether the user may view a model's rows. The admin passes its site's answer (the target
+#: ``ModelAdmin.has_view_permission``); elsewhere it is the user's model permission (:func:`user_may_view`).
+MayView = Callable[[type[Model]], bool]
+
+
+def user_may_view(user: Any) -> MayView:
+    """The user's view (or change) permission on a model, as ``ModelAdmin`` reads it by default."""
+    return functools.partial(policy.may_view, user)
+
+
+def find_model(label: str, may_view: MayView, problems: Problems, field: str = "model") -> type[Model] | None:
     """The installed model, if it may travel and the user may view it; None (and a problem) otherwise."""
     try:
         model = apps.get_model(label)
@@ -178,7 +155,7 @@ def find_model(label: str, user: Any, problems: Problems, field: str = "model") 
     if not policy.model_allowed(model):
         problems.add(field, f"Model {model._meta.label_lower!r} is not in TASKOPS['ALLOWED_MODELS'].")
         return None
-    if not policy.may_view(user, model):
+    if not may_view(model):
         problems.add(field, f"You may not view {model._meta.verbose_name_plural}.")
         return None
     return model
@@ -195,13 +172,16 @@ def for_objects(
     parameter: str | None = None,
     kwargs: dict[str, Any] | None = None,
     options: Options | None = None,
+    may_view: MayView | None = None,
 ) -> Draft:
     """Run ``task_name`` for objects (``pks``, or the rows of ``queryset``): one call each, or one with
-    the list when the parameter takes a list. ``kwargs`` are the other arguments, as Python values."""
+    the list when the parameter takes a list. ``kwargs`` are the other arguments, as Python values;
+    ``may_view`` says which models the user may view (default: :func:`user_may_view`)."""
     problems, options, kwargs = Problems(), options or Options(), kwargs or {}
+    may_view = may_view or user_may_view(user)
     _common(problems, user, reason, options)
     task = find_task(task_name, problems)
-    model = find_model(model_label, user, problems)
+    model = find_model(model_label, may_view, problems)
     if task is None or model is None:
         raise Refused(problems.by_field)
     param = _object_parameter(task, model, parameter, problems)
@@ -210,12 +190,13 @@ def for_objects(
         why = binding_problem(task, (), {**kwargs, param.name: [sample] if param.kind is Kind.MODELS else sample})
         if why:
             problems.add("kwargs", f"The arguments do not fit {task_name}: {why}.")
-    check_argument_models(kwargs, user, problems)
+    argument_refs = check_argument_models(kwargs, may_view, problems)
     targets, count = _object_targets(model, pks, queryset, problems)
     check_count(problems, "objects", count, "object")
+    many = param is not None and param.kind is Kind.MODELS
+    check_refs_per_call(problems, (count if many else 1) + argument_refs)
     problems.raise_any()
     assert param is not None
-    many = param.kind is Kind.MODELS
     plan = {"model": model._meta.label_lower, "parameter": param.name, "many": many, "kwargs": dumps(kwargs)}
     if many:  # one call with every object
 
@@ -226,14 +207,26 @@ def for_objects(
     return Draft(Redispatch.Kind.OBJECTS, user, reason, task.name, plan, options, count, targets)
 
 
-def check_argument_models(kwargs: dict[str, Any], user: Any, problems: Problems) -> None:
+def check_refs_per_call(problems: Problems, refs: int) -> None:
+    """One message holds at most ``TASKOPS["MAX_REFS"]`` references: the worker refuses a bigger one."""
+    limit = current_limits().max_refs
+    if refs > limit:
+        problems.add(
+            "objects",
+            f"One call would carry {refs} model references, more than the {limit} a message may hold "
+            "(TASKOPS['MAX_REFS']): choose fewer objects.",
+        )
+
+
+def check_argument_models(kwargs: dict[str, Any], may_view: MayView, problems: Problems) -> int:
     """The other arguments' objects (instances, or references from JSON) obey the same rules as the
-    selected ones: their models may travel and the user may view them."""
+    selected ones: their models may travel and the user may view them. Returns how many there are."""
     found: list[tuple[str, Any]] = []
     find_instances(kwargs, "kwargs", found)
     labels = {item.ref.label if isinstance(item, RefPlaceholder) else item._meta.label_lower for _, item in found}
     for label in sorted(labels):
-        find_model(label, user, problems, field="kwargs")
+        find_model(label, may_view, problems, field="kwargs")
+    return len(found)
 
 
 def _object_parameter(task: Any, model: type[Model], name: str | None, problems: Problems) -> Any:
@@ -298,13 +291,24 @@ def _missing(model: type[Model], pks: list[Any]) -> list[Any]:
     return [pk for pk in pks if pk not in found]
 
 
-def replay(*, user: Any, dispatches: QuerySet[Dispatch], reason: str, options: Options | None = None) -> Draft:
+def replay(
+    *,
+    user: Any,
+    dispatches: QuerySet[Dispatch],
+    reason: str,
+    options: Options | None = None,
+    count_skips: bool = True,
+    may_view: MayView | None = None,
+) -> Draft:
     """Publish the selected dispatches again with their exact stored arguments (rows fetched afresh).
 
     A dispatch whose task is not allowed, whose arguments were redacted or whose objects are gone is
-    skipped, not refused: ``Draft.skips`` counts the first two now; the last is known when it is published.
+    skipped, not refused: ``Draft.skips`` counts them now (``replays.replay_skips``); arguments that no
+    longer fit the task's signature are found when they are published. Counting reads every selected
+    row: a caller that showed the counts already (the admin's confirmed replay) passes ``count_skips=False``.
     """
     problems, options = Problems(), options or Options()
+    may_view = may_view or user_may_view(user)
     _common(problems, user, reason, options)
     count = dispatches.count()
     check_count(problems, "dispatches", count, "dispatch")
@@ -312,9 +316,9 @@ def replay(*, user: Any, dispatches: QuerySet[Dispatch], reason: str, options: O
     for content_type in ContentType.objects.filter(pk__in=ref_types):
         model = content_type.model_class()
         if model is not None:
-            find_model(model._meta.label_lower, user, problems, field="dispatches")
+            find_model(model._meta.label_lower, may_view, problems, field="dispatches")
     problems.raise_any()
-    skips = replay_skips(dispatches)
+    skips = replay_skips(dispatches) if count_skips else {}
     ordered = dispatches.order_by("pk").values_list("pk", flat=True)
     return Draft(
         Redispatch.Kind.REPLAY,

@@ -27,9 +27,10 @@ from django.utils import timezone
 from taskops.conf import taskops_settings
 from taskops.models import Dispatch, Redispatch, RedispatchItem
 from taskops.recording.records import OPERATOR_HEADER
-from taskops.redispatch.plan import Draft, Options, Skip, is_redacted, skip_for_task
+from taskops.redispatch.plan import Draft, Options
+from taskops.redispatch.replays import Skip, Skipped, Stored, read_stored
 from taskops.redispatch.signature import binding_problem
-from taskops.wire import ModelRef, collect_refs, loads, resolve_refs, substitute
+from taskops.wire import CodecError, loads, resolve_refs, substitute
 
 #: Names task ids of re-dispatched calls (uuid5 of the re-dispatch and the position).
 TASK_ID_NAMESPACE = uuid.UUID("6c1f3f5e-6b8e-4f0e-9f2a-2f1a7f3f0c11")
@@ -169,36 +170,37 @@ def in_bulk(model: type[Model], pks: set[Any]) -> dict[str, Model]:
 
 
 def replay_calls(items: list[RedispatchItem]) -> Iterator[Call]:
-    """The batch's replays: stored arguments decoded, their rows fetched afresh (one query per model)."""
+    """The batch's replays: stored arguments decoded, their rows fetched afresh (one query per model).
+
+    A dispatch that cannot be replayed (``replays.read_stored``: its task, a
+    redaction, arguments that no longer decode) is skipped with its reason;
+    the rest of the batch goes on.
+    """
     sources = Dispatch.objects.in_bulk([int(item.target) for item in items])
-    decoded: dict[int, tuple[Any, Any]] = {}
-    refs: set[ModelRef] = set()
-    for source in sources.values():
-        if is_redacted(source) or skip_for_task(source.task_name) is not None:
-            continue
-        args, kwargs = loads(source.args or "[]"), loads(source.kwargs or "{}")
-        collect_refs(args, refs, root="args")
-        collect_refs(kwargs, refs, root="kwargs")
-        decoded[source.pk] = (args, kwargs)
+    stored = {pk: read_stored(d.task_name, d.redacted, d.args, d.kwargs) for pk, d in sources.items()}
+    refs = {ref for read in stored.values() if isinstance(read, Stored) for ref in read.refs}
     rows = resolve_refs(refs) if refs else {}
+    existing = {ref for ref, row in rows.items() if row is not None}
     for item in items:
         dispatch = sources.get(int(item.target))
         if dispatch is None:
             yield Skip.SOURCE_GONE
             continue
-        why = Skip.REDACTED if is_redacted(dispatch) else skip_for_task(dispatch.task_name)
-        if why is not None:
-            yield why
+        read = stored[dispatch.pk]
+        if isinstance(read, Skipped):
+            yield read.note
             continue
-        args, kwargs = decoded[dispatch.pk]
-        mine: set[ModelRef] = set()
-        collect_refs([args, kwargs], mine)
-        gone = sorted(str(ref) for ref in mine if rows.get(ref) is None)
+        gone = read.gone(existing)
         if gone:
             yield f"{Skip.OBJECTS_GONE}: {', '.join(gone[:5])}"
             continue
         task = current_app.tasks[dispatch.task_name]
-        call_args, call_kwargs = tuple(substitute(args, rows, root="args")), substitute(kwargs, rows, root="kwargs")
+        try:
+            call_args = tuple(substitute(read.args, rows, root="args"))
+            call_kwargs = substitute(read.kwargs, rows, root="kwargs")
+        except CodecError as error:  # an attrs class that changed since refuses the stored data
+            yield Skipped(Skip.UNDECODABLE, str(error)[:200]).note
+            continue
         unfit = binding_problem(task, call_args, call_kwargs)  # the task changed since: Celery would refuse it
         if unfit:
             yield f"{Skip.ARGUMENTS_UNFIT}: {unfit}"

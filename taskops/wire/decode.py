@@ -32,6 +32,7 @@ from taskops.wire.envelopes import (
     MODEL,
     MODELS,
     REDACTED,
+    REDACTED_ERROR,
     AttrsPlaceholder,
     Invalid,
     RefListPlaceholder,
@@ -99,7 +100,7 @@ class _Decoder:
         if marker == INVALID:
             return Invalid(value[:500] if isinstance(value, str) else "invalid value")
         if marker == REDACTED:
-            return Invalid("a value redacted when it was recorded (TASKOPS['REDACT_KWARGS']) cannot be sent again")
+            return Invalid(REDACTED_ERROR)
         kombu_decoder = _KOMBU_DECODERS.get(marker)
         if kombu_decoder is None:
             return Invalid(f"unknown type marker {short(marker)}")

@@ -27,6 +27,8 @@ INVALID = "taskops.invalid"
 #: value it must not keep (``TASKOPS["REDACT_KWARGS"]``). Sent again, it decodes
 #: to :class:`Invalid`, so a replay fails instead of running with a made-up value.
 REDACTED = "taskops.redacted"
+#: The error a redacted value decodes to (a replay tells it from other refusals by it).
+REDACTED_ERROR = "a value redacted when it was recorded (TASKOPS['REDACT_KWARGS']) cannot be sent again"
 
 
 def envelope(marker: str, value: Any) -> dict[str, Any]:

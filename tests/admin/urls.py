@@ -1,4 +1,8 @@
-"""A URLconf with a second admin site whose ``DispatchAdmin`` is a project's subclass."""
+"""A URLconf with a second admin site whose ``DispatchAdmin`` and ``RedispatchAdmin`` are a project's subclasses.
+
+Its ``BookAdmin`` lets nobody view books, whatever their permissions: what
+taskops shows and accepts of books there follows it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from django.http import HttpRequest
 from django.urls import path
 
 from taskops.admin import DispatchAdmin
-from taskops.models import Dispatch
-from tests.testapp.models import Question
+from taskops.admin.redispatch import RedispatchAdmin
+from taskops.admin.redispatch.form import RedispatchForm
+from taskops.admin.redispatch.views import Preview
+from taskops.models import Dispatch, Redispatch
+from tests.testapp.models import Book, Question
 
 
 class ProjectDispatchAdmin(DispatchAdmin):
@@ -31,10 +38,33 @@ class ProjectDispatchAdmin(DispatchAdmin):
     def get_detail_context(self, request: HttpRequest, obj: Dispatch) -> dict[str, Any]:
         return {**super().get_detail_context(request, obj), "lag_text": "lag withheld"}
 
+    def get_redispatch_context(
+        self, request: HttpRequest, form: RedispatchForm, preview: Preview | None
+    ) -> dict[str, Any]:
+        return {**super().get_redispatch_context(request, form, preview), "title": "Run it again, carefully"}
+
+    def get_replay_confirmation_context(self, request: HttpRequest, queryset: Any, form: Any) -> dict[str, Any]:
+        return {**super().get_replay_confirmation_context(request, queryset, form), "title": "Replay, carefully"}
+
+
+class ProjectRedispatchAdmin(RedispatchAdmin):
+    def get_progress_context(self, request: HttpRequest, redispatch: Redispatch) -> dict[str, Any]:
+        return {**super().get_progress_context(request, redispatch), "title": f"Operation {redispatch.pk}"}
+
+    def dispatches_url(self, redispatch: Redispatch) -> str:
+        return f"/ops/{redispatch.pk}/dispatches/"
+
+
+class BookAdmin(admin.ModelAdmin):
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 site = admin.AdminSite(name="project_admin")
 site.register(Dispatch, ProjectDispatchAdmin)
+site.register(Redispatch, ProjectRedispatchAdmin)
 site.register(Question)
+site.register(Book, BookAdmin)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,10 +10,30 @@ import pytest
 from celery.signals import after_task_publish
 from django.contrib.auth.models import Permission, User
 
+from taskops.wire.lanes import lane_of
 from tests.celery_app import app
 
 #: A queue no worker reads: what the in-process tests publish stays there (and is purged).
 IDLE = "taskops-tests-idle"
+
+
+def queued(queue: str = IDLE) -> int:
+    """Messages waiting in ``queue`` and its lane (where taskops messages go) on the test broker,
+    asked through the app's own connection."""
+    count = 0
+    with app.connection_for_write() as conn:
+        channel: Any = conn.default_channel
+        for name in (queue, lane_of(queue)):
+            with contextlib.suppress(*conn.channel_errors):  # no such queue: nothing was ever sent to it
+                count += int(channel.queue_declare(name, passive=True).message_count)
+    return count
+
+
+def purge(queue: str = IDLE) -> None:
+    """Empty ``queue`` and its lane."""
+    with app.connection_for_write() as conn:
+        for name in (queue, lane_of(queue)):
+            conn.default_channel.queue_purge(name)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -26,8 +47,7 @@ def published() -> Iterator[list[dict[str, Any]]]:
     after_task_publish.connect(capture, weak=False, dispatch_uid="tests.redispatch.capture")
     yield captured
     after_task_publish.disconnect(dispatch_uid="tests.redispatch.capture")
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(IDLE)  # type: ignore[attr-defined]
+    purge(IDLE)
 
 
 @pytest.fixture

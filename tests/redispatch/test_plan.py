@@ -159,3 +159,28 @@ def test_replay_of_redacted_arguments_is_skipped(operator: User) -> None:
     make_dispatch(book, task_name=touch_book.name)
     draft = replay(user=operator, dispatches=Dispatch.objects.all(), reason="again")
     assert draft.skips == {"redacted": 1}
+
+
+@override_settings(TASKOPS={"MAX_REFS": 3})
+def test_a_list_call_over_max_refs_is_refused(operator: User, published: list[Any]) -> None:
+    for i in range(4):
+        Book.objects.create(title=str(i))
+
+    with pytest.raises(Refused) as refused:
+        attempt(operator, task_name=count_books.name)
+
+    assert refused.value.problems["objects"] == [
+        "One call would carry 4 model references, more than the 3 a message may hold (TASKOPS['MAX_REFS']): "
+        "choose fewer objects."
+    ]
+    assert published == []
+    assert not Redispatch.objects.exists()
+    Book.objects.filter(pk__gt=Book.objects.order_by("pk")[2].pk).delete()
+    assert attempt(operator, task_name=count_books.name).total == 1  # 3: within the limit
+
+
+@override_settings(TASKOPS={"MAX_REFS": 3})
+def test_one_call_per_object_is_not_held_to_max_refs_for_the_selection(operator: User) -> None:
+    for i in range(5):
+        Book.objects.create(title=str(i))
+    assert attempt(operator).total == 5  # five messages of one reference each

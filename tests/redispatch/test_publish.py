@@ -12,13 +12,13 @@ from django.test import override_settings
 
 from taskops import recording
 from taskops.models import Dispatch, Redispatch, RedispatchItem
-from taskops.redispatch import Options, for_objects, replay, resume, submit
+from taskops.redispatch import Options, for_objects, replay, replays, resume, submit
 from taskops.redispatch import publish as publish_module
 from taskops.redispatch.publish import publish_pending, save, task_id_for
 from taskops.wire import HEADER
 from tests.factories import make_dispatch
 from tests.redispatch.conftest import IDLE
-from tests.testapp.models import Book
+from tests.testapp.models import Book, Question
 from tests.testapp.tasks import add, count_books, touch_book
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,3 +189,43 @@ def test_a_redacted_dispatch_is_never_replayed(operator: User, published: list[d
     assert (redispatch.published, redispatch.skipped) == (0, 1)
     assert redispatch.items.get().note == "redacted"
     assert len(published) == 1  # only the original
+
+
+@override_settings(TASKOPS={"REDACT_KWARGS": ["note"]})
+def test_a_dispatch_with_a_redacted_kwarg_is_skipped_and_the_rest_published(
+    operator: User, published: list[dict[str, Any]]
+) -> None:
+    book = Book.objects.create(title="b")
+    plain = touch_book.apply_async((book,), {"times": 2}, queue=IDLE)
+    secret = touch_book.apply_async((book,), {"note": "API_TOKEN=sk-live-1"}, queue=IDLE)
+    assert recording.flush()
+    sources = Dispatch.objects.filter(task_id__in=[plain.id, secret.id])
+    assert "taskops.redacted" in sources.get(task_id=secret.id).kwargs  # the record kept the marker, not the value
+
+    draft = replay(user=operator, dispatches=sources, reason="again", options=Options(queue=IDLE))
+    redispatch = submit(draft)
+
+    assert draft.skips == {"kwarg redacted": 1}
+    assert (redispatch.outcome, redispatch.published, redispatch.skipped) == (Redispatch.Outcome.PARTIAL, 1, 1)
+    skipped = redispatch.items.get(state=RedispatchItem.State.SKIPPED)
+    assert skipped.note == "kwarg redacted: kwargs.note"
+    assert skipped.target == str(sources.get(task_id=secret.id).pk)
+    assert [headers["taskops_operator"]["of"] for headers in published[2:]] == [sources.get(task_id=plain.id).pk]
+    assert "API_TOKEN" not in str(published)
+
+
+def test_replay_skips_are_counted_over_the_whole_selection_a_chunk_at_a_time(
+    operator: User, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    kept, gone = Book.objects.create(title="kept"), Book.objects.create(title="gone")
+    question = Question.objects.create(title="q", body="b")
+    for book in (kept, gone, kept, gone, kept):
+        make_dispatch(book, question, task_name=touch_book.name)
+    make_dispatch(kept, task_name=add.name)  # task not allowed: not read for its objects
+    gone.delete()
+    monkeypatch.setattr(replays, "CHUNK", 2)
+
+    with django_assert_num_queries(1 + 3 * 2):  # the stream; per chunk of 2, one query per model (books, questions)
+        skips = replays.replay_skips(Dispatch.objects.all())
+
+    assert skips == {"objects gone": 2, "task not allowed": 1}

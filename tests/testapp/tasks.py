@@ -10,9 +10,12 @@ one feature each.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import os
 import re
 import time
+import uuid
 from typing import Any
 
 from celery import shared_task
@@ -184,6 +187,13 @@ def review_question(question: Question, review: ReviewRequest, copies: int) -> s
         note += f", on answer {review.answer.pk}"
     Question.objects.filter(pk=question.pk).update(summary=note)
     return note
+
+
+# ``extra`` is unannotated on purpose: the form gives it a JSON input.
+@shared_task(redispatch=True)  # type: ignore[call-overload]  # a taskops Task option
+def price_book(book: Book, price: decimal.Decimal, at: dt.datetime, batch: uuid.UUID, extra) -> str:
+    """The generic form's typed inputs: an exact decimal, an aware datetime, a UUID, JSON for the unannotated."""
+    return f"{book.pk}: {price} at {at.isoformat()} ({batch}) {extra!r}"
 
 
 @shared_task(acks_late=True)

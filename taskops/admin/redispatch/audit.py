@@ -36,7 +36,7 @@ from taskops.admin.links import Linker
 from taskops.admin.pages import AdminPages
 from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.admin.redispatch.filters import OperationFilter
-from taskops.admin.redispatch.progress import item_rows, items_page, plan_summary, progress_of
+from taskops.admin.redispatch.progress import ProgressRows, items_page, plan_summary, progress_of
 from taskops.models import Redispatch
 from taskops.redispatch import policy, resume
 from taskops.redispatch.publish import skipped_by_note
@@ -57,7 +57,7 @@ def outcome_badge(redispatch: Redispatch) -> SafeString:
 
 
 @admin.register(Redispatch)
-class RedispatchAdmin(WithoutRunTask, AdminPages):
+class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
     """Browse re-dispatches; follow one's progress; resume a stopped one; never edit."""
 
     list_display = ["when", "operator", "task", "kind", "counts", "outcome_badge"]
@@ -146,8 +146,12 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """The re-dispatch's page; an htmx poll gets the ``progress`` partial, and stops once it settled."""
+        """The re-dispatch's page; an htmx poll gets the ``progress`` partial, and stops once it settled.
+
+        A POST (an edit) is refused: the audit is never changed, not even by a superuser."""
         self.check_view_permission(request)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
         redispatch = self.get_redispatch(request, object_id)
         templates = self.get_template_names(self.progress_template, "progress.html")
         polled = bool(getattr(request, "htmx", False))
@@ -163,7 +167,7 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
         """How far it got, the summary, a page of its calls, whether the user may resume it."""
         linker = Linker(self.admin_site, request)
         page = items_page(redispatch, self.items_per_page, request.GET.get("p"))
-        rows = item_rows(redispatch, list(page.object_list), linker, self.admin_site.name)
+        rows = self.item_rows(redispatch, list(page.object_list), linker)
         progress = progress_of(redispatch, rows)
         may_resume = redispatch.outcome == Redispatch.Outcome.FAILED and policy.may_redispatch(request.user)
         return {
@@ -180,10 +184,15 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
             "options": plan_summary(redispatch),
             "resume_url": self.url("resume", redispatch.pk) if may_resume else "",
             "refresh_seconds": self.progress_refresh_seconds,
-            "dispatches_url": dispatches_url(self.admin_site.name, redispatch),
+            "dispatches_url": self.dispatches_url(redispatch),
             "changelist_url": self.url("changelist"),
             "history_url": self.url("history", redispatch.pk),
         }
+
+    def dispatches_url(self, redispatch: Redispatch) -> str:
+        """The Dispatch changelist of what this re-dispatch published (``OperationFilter``), on this admin site."""
+        changelist = reverse(f"{self.admin_site.name}:taskops_dispatch_changelist")
+        return f"{changelist}?{OperationFilter.parameter_name}={redispatch.pk}"
 
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Resume a stopped re-dispatch (POST, re-dispatch permission); it is logged as a change."""
@@ -211,9 +220,3 @@ class RedispatchAdmin(WithoutRunTask, AdminPages):
                 request, _("%(redispatch)s was not stopped: nothing to resume.") % {"redispatch": redispatch}
             )
         return HttpResponseRedirect(self.url("change", redispatch.pk))
-
-
-def dispatches_url(site_name: str, redispatch: Redispatch) -> str:
-    """The Dispatch changelist of what this re-dispatch published (``OperationFilter``)."""
-    changelist = reverse(f"{site_name}:taskops_dispatch_changelist")
-    return f"{changelist}?{OperationFilter.parameter_name}={redispatch.pk}"

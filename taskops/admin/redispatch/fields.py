@@ -202,10 +202,16 @@ class TaskInputPicker(AutocompleteMixin):
         assert pk is not None
         field: Any = PickedField(model, input_name, PickedRelation(model, pk.name))
         super().__init__(field, admin_site)
-        self.url = url
+        self.url, self.model = url, model
 
     def get_url(self) -> str:
         return self.url
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        """Django's, without the posted values that cannot be a pk: its query would raise on them (a 500),
+        and the field says what is wrong with them."""
+        valid = [item for item in value if python_pk(self.model, str(item)) is not None]
+        return super().optgroups(name, valid, attr)
 
 
 class ObjectPicker(TaskInputPicker, AutocompleteSelect):

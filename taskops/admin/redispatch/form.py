@@ -253,6 +253,7 @@ class RedispatchForm(PublishForm):
                 parameter=self.target.path[0],
                 kwargs=self.kwargs,
                 options=self.publish_options(),
+                may_view=self.factory.visibility.may_view,  # the target ModelAdmin's view permission
             )
         except Refused as refused:
             self.refuse(refused)

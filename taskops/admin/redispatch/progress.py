@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 from django.apps import apps
+from django.contrib.admin import AdminSite
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
 from django.urls import reverse
@@ -75,37 +76,45 @@ def items_page(redispatch: Redispatch, per_page: int, number: str | None) -> Pag
     return Paginator(items, per_page).get_page(number)
 
 
-def item_rows(redispatch: Redispatch, items: list[RedispatchItem], linker: Linker, site_name: str) -> list[ItemRow]:
-    """The page's items with their targets (as the user may see them) and their new dispatches."""
-    dispatches = {d.task_id: d for d in Dispatch.objects.filter(task_id__in=[item.task_id for item in items])}
-    if redispatch.kind == Redispatch.Kind.REPLAY:
-        targets = replay_targets(items, site_name)
-    else:
-        targets = object_targets(redispatch, items, linker)
-    rows = []
-    for item in items:
-        dispatch = dispatches.get(item.task_id)
-        url = linker.model_change_url(Dispatch, dispatch.pk) if dispatch is not None else None
-        rows.append(ItemRow(item, targets[item.pk], dispatch, url))
-    return rows
+class ProgressRows:
+    """The rows of a re-dispatch's page, linked on this admin site (``RedispatchAdmin`` has them; override them
+    there)."""
 
+    admin_site: AdminSite
 
-def replay_targets(items: list[RedispatchItem], site_name: str) -> dict[int, SafeString]:
-    """Each item's source dispatch, linked (a deleted one by its id)."""
-    sources = Dispatch.objects.in_bulk([int(item.target) for item in items if item.target.isdigit()])
-    found = {}
-    for item in items:
-        source = sources.get(int(item.target)) if item.target.isdigit() else None
-        if source is None:
-            found[item.pk] = format_html(
-                '{} #{} <span class="taskops-quiet">({})</span>', _("Dispatch"), item.target, _("deleted")
-            )
+    def item_rows(self, redispatch: Redispatch, items: list[RedispatchItem], linker: Linker) -> list[ItemRow]:
+        """The page's items with their targets (as the user may see them) and their new dispatches."""
+        dispatches = {d.task_id: d for d in Dispatch.objects.filter(task_id__in=[item.task_id for item in items])}
+        if redispatch.kind == Redispatch.Kind.REPLAY:
+            targets = self.replay_targets(items)
         else:
-            url = reverse(f"{site_name}:taskops_dispatch_change", args=[source.pk])
-            found[item.pk] = format_html(
-                '<a href="{}">{}</a> <span class="taskops-quiet">{}</span>', url, source.task_name, source.task_id[:8]
-            )
-    return found
+            targets = object_targets(redispatch, items, linker)
+        rows = []
+        for item in items:
+            dispatch = dispatches.get(item.task_id)
+            url = linker.model_change_url(Dispatch, dispatch.pk) if dispatch is not None else None
+            rows.append(ItemRow(item, targets[item.pk], dispatch, url))
+        return rows
+
+    def replay_targets(self, items: list[RedispatchItem]) -> dict[int, SafeString]:
+        """Each item's source dispatch, linked on this admin site (a deleted one by its id)."""
+        sources = Dispatch.objects.in_bulk([int(item.target) for item in items if item.target.isdigit()])
+        found = {}
+        for item in items:
+            source = sources.get(int(item.target)) if item.target.isdigit() else None
+            if source is None:
+                found[item.pk] = format_html(
+                    '{} #{} <span class="taskops-quiet">({})</span>', _("Dispatch"), item.target, _("deleted")
+                )
+            else:
+                url = reverse(f"{self.admin_site.name}:taskops_dispatch_change", args=[source.pk])
+                found[item.pk] = format_html(
+                    '<a href="{}">{}</a> <span class="taskops-quiet">{}</span>',
+                    url,
+                    source.task_name,
+                    source.task_id[:8],
+                )
+        return found
 
 
 def object_targets(redispatch: Redispatch, items: list[RedispatchItem], linker: Linker) -> dict[int, SafeString]:

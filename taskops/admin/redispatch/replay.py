@@ -30,7 +30,7 @@ from taskops.admin.redispatch.preview import dispatch_states
 from taskops.conf import taskops_settings
 from taskops.models import Dispatch, Redispatch
 from taskops.redispatch import Refused, in_background, replay, submit
-from taskops.redispatch.plan import Skip, replay_skips
+from taskops.redispatch.replays import Skip, replay_skips
 
 #: The reason the confirmation page's check gives the service: the operator's comes with the confirmation.
 CHECK_ONLY = "(checked for the confirmation page)"
@@ -68,7 +68,14 @@ class ReplayAction(RedispatchAdminBase):
             return None
         reason = form.cleaned_data["reason"]
         try:
-            draft = replay(user=request.user, dispatches=queryset, reason=reason, options=form.publish_options())
+            draft = replay(
+                user=request.user,
+                dispatches=queryset,
+                reason=reason,
+                options=form.publish_options(),
+                count_skips=False,  # the confirmation page counted them
+                may_view=self.linker(request).visibility.may_view,
+            )
         except Refused as refused:
             form.refuse(refused)
             return None
@@ -82,11 +89,14 @@ class ReplayAction(RedispatchAdminBase):
         """The selection's size, its first page judged now, the skips and refusals, the selection to post back."""
         problems: list[str] = []
         try:
-            draft = replay(user=request.user, dispatches=queryset, reason=CHECK_ONLY)
+            may_view = self.linker(request).visibility.may_view
+            draft = replay(user=request.user, dispatches=queryset, reason=CHECK_ONLY, may_view=may_view)
             count, skips = draft.total, draft.skips
         except Refused as refused:
             problems = [message for messages in refused.problems.values() for message in messages]
-            count, skips = queryset.count(), replay_skips(queryset)
+            count = queryset.count()
+            # Over the cap nothing can be replayed: reading every row for its skips would be wasted.
+            skips = replay_skips(queryset) if count <= taskops_settings.REDISPATCH_MAX_CALLS else {}
         rows = dispatch_states(queryset[: self.redispatch_preview_rows], self.linker(request))
         return {
             "title": _("Re-dispatch selected dispatches"),

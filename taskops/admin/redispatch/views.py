@@ -165,8 +165,15 @@ class RedispatchFormViews(RedispatchAdminBase):
             "preview": preview,
             "form_url": self.url("redispatch"),
             "changelist_url": self.url("changelist"),
-            "audit_url": audit_url(self.admin_site.name),
+            "audit_url": self.audit_url(),
         }
+
+    def audit_url(self) -> str:
+        """The re-dispatches' changelist (the audit), when its admin is on this admin site."""
+        try:
+            return reverse(f"{self.admin_site.name}:taskops_redispatch_changelist")
+        except NoReverseMatch:
+            return ""
 
     def confirm_redispatch(self, request: HttpRequest, extra_context: dict[str, Any] | None) -> HttpResponse:
         """Use the ticket, check what it holds again, publish; a used or unknown ticket publishes nothing."""
@@ -197,11 +204,3 @@ class RedispatchFormViews(RedispatchAdminBase):
 def initial_from(source: QueryDict) -> dict[str, Any]:
     """What a GET (``?task=...``) or the "Choose" button chose, as the form's initial values."""
     return {key: values if len(values) > 1 else values[0] for key, values in source.lists() if key not in NOT_KEPT}
-
-
-def audit_url(site_name: str) -> str:
-    """The re-dispatches' changelist (the audit), when its admin is on this site."""
-    try:
-        return reverse(f"{site_name}:taskops_redispatch_changelist")
-    except NoReverseMatch:
-        return ""

@@ -12,7 +12,7 @@ from django.test import Client
 from taskops.models import Dispatch, Redispatch, RedispatchItem, RedispatchTicket
 from tests.admin.redispatch.conftest import FORM, HTMX, review_data
 from tests.testapp.models import Answer, Book, Question
-from tests.testapp.tasks import count_books, pair_books, review_question, touch_book
+from tests.testapp.tasks import count_books, pair_books, price_book, review_question, touch_book
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,9 @@ def test_the_task_list_offers_only_allowed_tasks_that_take_objects(operator_clie
     html = operator_client.get(FORM).content.decode()
 
     offered = re.findall(r'<option value="([^"]+)"', html)
-    assert offered == sorted([count_books.name, pair_books.name, review_question.name, touch_book.name])
+    assert offered == sorted(
+        [count_books.name, pair_books.name, price_book.name, review_question.name, touch_book.name]
+    )
 
 
 def test_a_chosen_task_gets_one_input_per_parameter_and_attribute(operator_client: Client) -> None:

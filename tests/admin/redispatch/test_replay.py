@@ -133,3 +133,24 @@ def test_what_the_service_refuses_is_shown_and_cannot_be_confirmed(
     confirm(operator_client, CHANGELIST, first, reason="r")
     assert published == []
     assert not Redispatch.objects.exists()
+
+
+def test_the_confirmation_counts_redacted_kwargs_and_objects_gone(operator_client: Client) -> None:
+    kept, gone = Book.objects.create(title="kept"), Book.objects.create(title="gone")
+    fine = make_dispatch(kept, task_name=touch_book.name)
+    lost = [make_dispatch(gone, task_name=touch_book.name) for _ in range(2)]
+    secret = make_dispatch(
+        kept, task_name=touch_book.name, kwargs={"note": {"__type__": "taskops.redacted", "__value__": None}}
+    )
+    gone.delete()
+
+    response = ask(operator_client, CHANGELIST, [fine.pk, secret.pk, *(d.pk for d in lost)])
+
+    html = response.content.decode()
+    assert sorted(response.context["skips"]) == [
+        ("a keyword argument was redacted (TASKOPS['REDACT_KWARGS'])", 1),
+        ("referenced objects no longer exist", 2),
+    ]
+    assert "2 calls: referenced objects no longer exist" in html
+    assert "1 call: a keyword argument was redacted" in html
+    assert response.context["problems"] == []
