@@ -186,6 +186,12 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_CACHE_SECONDS": Setting(
         5, "a positive int", _positive_int, "Seconds a metrics scrape is cached (shared by scrapers and processes)."
     ),
+    "METRICS_CACHE": Setting(
+        "default",
+        "the alias of a cache in CACHES",
+        lambda v: isinstance(v, str) and bool(v),
+        "The cache that shares a metrics scrape between processes and scrapers (one all web processes reach).",
+    ),
     "REDISPATCH_QUEUE": Setting(
         None,
         "None or a queue name",
