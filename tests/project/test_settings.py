@@ -226,7 +226,8 @@ def test_web_processes_share_one_metrics_scrape(var_dir: dict[str, str]) -> None
         for _ in range(2)
     )
     outputs = [process.communicate("go\n", timeout=120) for process in (first, second)]
-    found = [json.loads(stdout) if stdout else stderr for stdout, stderr in outputs]
+    assert all(stdout for stdout, _stderr in outputs), outputs
+    found = [json.loads(stdout) for stdout, _stderr in outputs]
 
     assert found[0]["dispatch_queries"] > 0, found  # computed by the first process
     assert found[1]["dispatch_queries"] == 0, found  # read by the second from the shared cache
