@@ -42,6 +42,7 @@ run: export DEBUG = 1
 run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py taskops_demo seed
 	@{ cat Procfile; echo "traffic: python manage.py taskops_demo traffic --interval 3"; } > var/Procfile.run

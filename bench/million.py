@@ -236,6 +236,7 @@ def open_database(name: str, options: argparse.Namespace) -> bool:
     assert settings.STATIC_ROOT, "the host project's settings set STATIC_ROOT"
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the metrics scrape's cache
     if options.regenerate or row_estimate() < options.rows * 0.9:
         print(f"Generating {options.rows:,} dispatches ...", flush=True)
         generate(options.rows)

@@ -11,7 +11,8 @@ only then does a missing ``SECRET_KEY`` fall back to a random key generated
 once under ``var/``.
 
 Production (see README, "Configuration"): set ``SECRET_KEY``,
-``ALLOWED_HOSTS``, ``DATABASE_URL`` and ``CELERY_BROKER_URL``; behind TLS,
+``ALLOWED_HOSTS``, ``DATABASE_URL``, ``CELERY_BROKER_URL`` (and ``CACHE_URL``
+for a Redis cache instead of a database table); behind TLS,
 the secure-cookie, HSTS and redirect settings below are on with ``DEBUG``
 off.
 """
@@ -167,6 +168,25 @@ def database_from_env() -> dict[str, Any]:
 
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def cache_from_env() -> dict[str, Any]:
+    """Redis at ``CACHE_URL`` when set, else a table of the database (``manage.py createcachetable``).
+
+    Either way one cache that every web process shares: taskops keeps a
+    metrics scrape in it for a few seconds, so that every process and scraper
+    reads the same figures. Django's default, a cache in each process's
+    memory, would give each process figures of its own (taskops.W050).
+    """
+    url = os.environ.get("CACHE_URL", "")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if url:
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, not {url.partition(':')[0]}:...")
+    return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+
+
+CACHES = {"default": cache_from_env()}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -23,6 +23,8 @@ buttons, a dashboard whose refresh is a 500.
 | E041 | Django 5.2 without ``template_partials`` in ``INSTALLED_APPS`` |
 | E042 | ``django_htmx`` not in ``INSTALLED_APPS`` |
 | E043 | no ``django_htmx.middleware.HtmxMiddleware`` in ``MIDDLEWARE`` |
+| W050 | the project serves the metrics view, and ``TASKOPS["METRICS_CACHE"]`` is process-local |
+| E051 | ``TASKOPS["METRICS_CACHE"]`` is not an alias in ``CACHES`` |
 
 The 04x checks only run with ``django.contrib.admin`` installed: they are
 about taskops' admin pages.
@@ -30,20 +32,25 @@ about taskops' admin pages.
 
 from __future__ import annotations
 
+import inspect
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import django
 from celery import Celery, current_app
 from django.apps import apps
 from django.conf import settings
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Warning
+from django.urls import URLResolver, get_resolver
 from django.utils.module_loading import import_string
 from django_htmx.middleware import HtmxMiddleware
 
 from taskops.celery import Task, option_errors
 from taskops.conf import SETTINGS, taskops_settings
+from taskops.views import metrics
 from taskops.wire import attrs_registry, default_attrs_name
 
 #: Serializers whose decoding runs code or builds arbitrary objects, by name and content type.
@@ -312,4 +319,53 @@ def _is_htmx_middleware(path: str) -> bool:
     return isinstance(middleware, type) and issubclass(middleware, HtmxMiddleware)
 
 
-ALL = [check_settings, check_celery_app, check_attrs_registry, check_installation]
+def check_metrics_cache(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """The metrics view's cache: one alias of ``CACHES``, shared by every process when the view is served."""
+    alias = taskops_settings.METRICS_CACHE
+    if not isinstance(alias, str):
+        return []  # E002 says so
+    if alias not in settings.CACHES:
+        return [
+            Error(
+                f"TASKOPS['METRICS_CACHE'] names the cache {alias!r}, which is not in CACHES.",
+                hint=f"Name one of {', '.join(map(repr, settings.CACHES))}, or add {alias!r} to CACHES.",
+                obj="settings.TASKOPS",
+                id="taskops.E051",
+            )
+        ]
+    try:
+        backend = import_string(settings.CACHES[alias]["BACKEND"])
+    except (ImportError, KeyError):
+        return []  # Django says so when the cache is first used
+    if not (isinstance(backend, type) and issubclass(backend, LocMemCache | DummyCache)) or not _serves_metrics():
+        return []
+    return [
+        Warning(
+            f"The metrics view caches its figures in the cache {alias!r} ({backend.__name__}), which every "
+            "process keeps to itself: each web process computes its own figures, and scrapers that reach "
+            "different processes see different numbers.",
+            hint="Give CACHES a cache every web process shares (Redis, Memcached, or Django's DatabaseCache "
+            "after 'manage.py createcachetable'), and name it in TASKOPS['METRICS_CACHE'] if it is not 'default'.",
+            obj=f"settings.CACHES[{alias!r}]",
+            id="taskops.W050",
+        )
+    ]
+
+
+def _serves_metrics() -> bool:
+    """Whether the project's URLconf routes a path to ``taskops.views.metrics``."""
+    if not getattr(settings, "ROOT_URLCONF", None):
+        return False
+    view = inspect.unwrap(metrics)
+    return any(inspect.unwrap(callback) is view for callback in _views(get_resolver().url_patterns))
+
+
+def _views(patterns: Iterable[Any]) -> Iterator[Any]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _views(pattern.url_patterns)
+        else:
+            yield pattern.callback
+
+
+ALL = [check_settings, check_celery_app, check_attrs_registry, check_installation, check_metrics_cache]

@@ -176,6 +176,18 @@ SETTINGS: dict[str, Setting] = {
     "ALERTS_INTERVAL": Setting(
         60, "a positive int", _positive_int, "Seconds between alert evaluations (a rule's window is at least this)."
     ),
+    "WEBHOOK_RETRIES": Setting(
+        5,
+        "an int, 0 or more",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "Tries after the first for an alert's webhook post that failed.",
+    ),
+    "WEBHOOK_BACKOFF": Setting(
+        2,
+        "a positive number of seconds",
+        _positive_number,
+        "Seconds before a failed webhook post is tried again; doubled for each later try (2, 4, 8, ...).",
+    ),
     "METRICS_TOKEN": Setting(
         None,
         "None or a string of at least 16 characters",
@@ -185,6 +197,12 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_WINDOW": Setting(300, "a positive int", _positive_int, "Seconds of recent dispatches the metrics cover."),
     "METRICS_CACHE_SECONDS": Setting(
         5, "a positive int", _positive_int, "Seconds a metrics scrape is cached (shared by scrapers and processes)."
+    ),
+    "METRICS_CACHE": Setting(
+        "default",
+        "the alias of a cache in CACHES",
+        lambda v: isinstance(v, str) and bool(v),
+        "The cache that shares a metrics scrape between processes and scrapers (one all web processes reach).",
     ),
     "REDISPATCH_QUEUE": Setting(
         None,

@@ -276,3 +276,46 @@ def test_a_subclass_of_the_htmx_middleware_counts() -> None:
 )
 def test_without_the_admin_its_pages_need_nothing() -> None:
     assert checks.check_installation() == []
+
+
+def cache(backend: str) -> dict[str, dict[str, str]]:
+    return {"default": {"BACKEND": f"django.core.cache.backends.{backend}"}}
+
+
+@pytest.mark.parametrize("backend", ["locmem.LocMemCache", "dummy.DummyCache"])
+def test_metrics_served_from_a_process_local_cache(backend: str) -> None:
+    with override_settings(CACHES=cache(backend)):  # the suite's URLconf serves the metrics view
+        messages = checks.check_metrics_cache()
+
+    assert ids(messages) == ["taskops.W050"]
+    assert backend.split(".")[1] in messages[0].msg
+    assert "createcachetable" in (messages[0].hint or "")
+
+
+@pytest.mark.parametrize("backend", ["db.DatabaseCache", "redis.RedisCache", "memcached.PyMemcacheCache"])
+def test_metrics_served_from_a_shared_cache(backend: str) -> None:
+    with override_settings(CACHES=cache(backend)):
+        assert checks.check_metrics_cache() == []
+
+
+@override_settings(CACHES=cache("locmem.LocMemCache"), ROOT_URLCONF="tests.admin.urls")
+def test_a_process_local_cache_is_fine_without_the_metrics_view() -> None:
+    assert checks.check_metrics_cache() == []
+
+
+@override_settings(
+    CACHES={**cache("locmem.LocMemCache"), "shared": cache("db.DatabaseCache")["default"]},
+    TASKOPS={"METRICS_CACHE": "shared"},
+)
+def test_the_metrics_cache_is_the_one_its_setting_names() -> None:
+    assert checks.check_metrics_cache() == []
+    with override_settings(TASKOPS={"METRICS_CACHE": "default"}):
+        assert ids(checks.check_metrics_cache()) == ["taskops.W050"]
+
+
+@override_settings(TASKOPS={"METRICS_CACHE": "nowhere"})
+def test_a_metrics_cache_that_is_not_in_caches() -> None:
+    messages = checks.check_metrics_cache()
+
+    assert ids(messages) == ["taskops.E051"]
+    assert "'nowhere'" in messages[0].msg

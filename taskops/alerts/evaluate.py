@@ -4,23 +4,31 @@ once it has stayed clear for the rule's cool-down.
 One alert per rule and task name is open at a time (a database constraint
 holds it, across processes); notifications go out on open and on resolve
 only. A round reads each enabled rule once (see :mod:`taskops.alerts.conditions`
-for what each costs).
+for what each costs), plus one query for the open alerts of disabled rules.
+An alert its rule no longer watches (the rule disabled, or its pattern edited
+so that the task no longer matches) is resolved at once, without a cool-down.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import logging
 from typing import Any
 
 import attrs
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from taskops.alerts.channels import notify
 from taskops.alerts.conditions import Finding, measure
 from taskops.alerts.journal import Event
 from taskops.models import Alert, AlertRule, Condition, Dispatch
+from taskops.recording import count_error
+
+logger = logging.getLogger("taskops.alerts")
+RESOLVED = Alert.Status.RESOLVED
 
 
 @attrs.frozen
@@ -34,21 +42,26 @@ class Round:
 
 
 def evaluate(now: dt.datetime | None = None) -> Round:
-    """Evaluate every enabled rule once."""
+    """Evaluate every enabled rule once; resolve the alerts of rules that no longer watch their task."""
     now = now or timezone.now()
     opened: list[Alert] = []
     resolved: list[Alert] = []
     for rule in AlertRule.objects.filter(enabled=True):
         findings = measure(rule, now)
-        current = {alert.subject: alert for alert in rule.alerts.exclude(status=Alert.Status.RESOLVED)}
+        current = {alert.subject: alert for alert in rule.alerts.exclude(status=RESOLVED)}
         for subject, finding in findings.items():
             alert = observe(rule, subject, finding, now, current.get(subject))
             if alert is not None:
                 opened.append(alert)
         for subject, alert in current.items():
-            if subject not in findings and clear(rule, alert, now):
+            if subject in findings:
+                continue
+            watched = fnmatch.fnmatchcase(subject, rule.task_pattern)
+            if clear(rule, alert, now) if watched else resolve(alert, now):
                 resolved.append(alert)
-    return Round(opened, resolved, Alert.objects.exclude(status=Alert.Status.RESOLVED).count())
+    unwatched = Alert.objects.exclude(status=RESOLVED).filter(rule__enabled=False).select_related("rule")
+    resolved += [alert for alert in unwatched if resolve(alert, now)]
+    return Round(opened, resolved, Alert.objects.exclude(status=RESOLVED).count())
 
 
 def observe(
@@ -56,10 +69,16 @@ def observe(
 ) -> Alert | None:
     """The condition holds: count it on the open alert, or open one (and tell it). The opened alert, or None."""
     if alert is not None:
-        Alert.objects.filter(pk=alert.pk).update(
-            count=alert.count + 1, last_seen=now, value=finding.value, samples=finding.samples, clear_since=None
+        # F(): a round and a worker's start may count at the same moment; neither may lose the other's.
+        held = (
+            Alert.objects.filter(pk=alert.pk)
+            .exclude(status=RESOLVED)
+            .update(count=F("count") + 1, last_seen=now, value=finding.value, samples=finding.samples, clear_since=None)
         )
-        return None
+        if held:
+            alert.refresh_from_db(fields=["count", "last_seen", "value", "samples", "clear_since"])
+            return None
+        # Resolved meanwhile by another process: this occurrence opens a new incident.
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -71,7 +90,7 @@ def observe(
                 samples=finding.samples,
             )
     except IntegrityError:  # another process opened it first: count on that one
-        existing = rule.alerts.exclude(status=Alert.Status.RESOLVED).get(subject=subject)
+        existing = rule.alerts.exclude(status=RESOLVED).get(subject=subject)
         return observe(rule, subject, finding, now, existing)
     notify(alert, Event.OPENED)
     return alert
@@ -81,13 +100,17 @@ def clear(rule: AlertRule, alert: Alert, now: dt.datetime) -> bool:
     """The condition is clear: start the cool-down, or resolve (and tell it) once it has passed."""
     if alert.clear_since is None:
         Alert.objects.filter(pk=alert.pk).update(clear_since=now)
-        if rule.cooldown > dt.timedelta(0):
-            return False
         alert.clear_since = now
     if now - alert.clear_since < rule.cooldown:
         return False
-    alert.status, alert.resolved_at = Alert.Status.RESOLVED, now
-    Alert.objects.filter(pk=alert.pk).update(status=alert.status, resolved_at=now)
+    return resolve(alert, now)
+
+
+def resolve(alert: Alert, now: dt.datetime) -> bool:
+    """Resolve the alert and tell it; False when another process resolved it first (and told it)."""
+    if not Alert.objects.filter(pk=alert.pk).exclude(status=RESOLVED).update(status=RESOLVED, resolved_at=now):
+        return False
+    alert.status, alert.resolved_at = RESOLVED, now
     notify(alert, Event.RESOLVED)
     return True
 
@@ -107,24 +130,31 @@ def acknowledge(alert: Alert, user: Any, now: dt.datetime | None = None) -> bool
     return True
 
 
-#: Conditions judged at once when a task starts, without waiting for a round.
-AT_START = (Condition.ANY_MISSING, Condition.ANY_RACE)
+#: Conditions judged at once when a task starts, and the ``stale_start`` argument that says each one holds.
+AT_START = {Condition.ANY_MISSING: "missing", Condition.ANY_RACE: "likely_race"}
 
 
-def on_stale_start(
-    sender: Any = None,
-    task_name: str = "",
-    task_id: str = "",
-    missing: bool = False,
-    likely_race: bool = False,
-    **kw: Any,
-) -> None:
-    """A task started with a missing row or a likely race: count it on the rules that watch for it."""
-    wanted = [Condition.ANY_MISSING] if missing else []
-    wanted += [Condition.ANY_RACE] if likely_race else []
+def on_stale_start(sender: Any = None, task_name: str = "", task_id: str = "", **holds: Any) -> None:
+    """A task started with a missing row or a likely race: count it on the rules that watch for it.
+
+    Never raises into the task: its start (recorded, its policy applied) must
+    not depend on alerting. An error is logged and counted with the recorder's.
+    """
+    conditions = [condition for condition, argument in AT_START.items() if holds.get(argument)]
+    try:
+        observe_at_start(task_name, task_id, conditions)
+    except Exception:  # a database or channel error: the next round judges the same rows again
+        count_error()
+        logger.exception("taskops: alert rules could not be judged at the start of %s[%s]", task_name, task_id)
+
+
+def observe_at_start(task_name: str, task_id: str, conditions: list[Condition]) -> None:
+    """Count one occurrence on each enabled rule with one of ``conditions`` whose pattern matches the task."""
+    if not conditions:
+        return
     rules = [
         rule
-        for rule in AlertRule.objects.filter(enabled=True, condition__in=wanted)
+        for rule in AlertRule.objects.filter(enabled=True, condition__in=conditions)
         if fnmatch.fnmatchcase(task_name, rule.task_pattern)
     ]
     if not rules:
@@ -132,5 +162,5 @@ def on_stale_start(
     sample = list(Dispatch.objects.filter(task_id=task_id).values_list("pk", flat=True)[:1])
     now = timezone.now()
     for rule in rules:
-        current = rule.alerts.exclude(status=Alert.Status.RESOLVED).filter(subject=task_name).first()
+        current = rule.alerts.exclude(status=RESOLVED).filter(subject=task_name).first()
         observe(rule, task_name, Finding(1.0, sample), now, current)

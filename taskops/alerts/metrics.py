@@ -3,8 +3,11 @@
 Every process and every scraper reads the same figures: they come from the
 rows (the window's dispatches through the ``enqueued_at`` index, waiting work
 through the ``state`` index), not from counters in one process's memory, and
-one computation is shared through Django's cache for
-``TASKOPS["METRICS_CACHE_SECONDS"]``. Families:
+one computation is shared for ``TASKOPS["METRICS_CACHE_SECONDS"]`` through the
+Django cache ``TASKOPS["METRICS_CACHE"]`` names. That cache must be one every
+web process reaches (database, Redis, Memcached): with a process-local one
+(``LocMemCache``, Django's default) each process computes and keeps figures of
+its own (system check ``taskops.W050``). Families:
 
 - ``taskops_dispatches{task,state}``: dispatches enqueued in the window (``TASKOPS["METRICS_WINDOW"]``);
 - ``taskops_lag_seconds{task}``: histogram of their lag;
@@ -26,7 +29,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
@@ -43,8 +46,14 @@ LAG_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 CACHE_KEY = "taskops:metrics"
 
 
+def metrics_cache() -> BaseCache:
+    """The cache that shares a scrape's figures (``TASKOPS["METRICS_CACHE"]``)."""
+    return caches[taskops_settings.METRICS_CACHE]
+
+
 def exposition() -> bytes:
     """The text exposition of every family, the database's from the cache when it is fresh."""
+    cache = metrics_cache()
     text = cache.get(CACHE_KEY)
     if not isinstance(text, bytes):
         registry = CollectorRegistry()

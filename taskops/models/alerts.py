@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -86,19 +87,26 @@ class AlertRule(models.Model):
         )
         if unknown:
             refuse("channels", _("Unknown channel(s): %(names)s.") % {"names": ", ".join(map(str, unknown))})
-        if Channel.WEBHOOK in (self.channels or []) and not self.webhook_url.startswith(("http://", "https://")):
-            refuse("webhook_url", _("The webhook channel needs an http:// or https:// URL."))
-        interval = dt.timedelta(seconds=taskops_settings.ALERTS_INTERVAL)
-        if self.window is not None and self.window < interval:
-            refuse(
-                "window", _("The window must be at least the evaluation interval (%(s)s s).") % {"s": interval.seconds}
-            )
+        self.clean_webhook(refuse)
+        interval = taskops_settings.ALERTS_INTERVAL
+        if self.window is not None and self.window < dt.timedelta(seconds=interval):
+            refuse("window", _("The window must be at least the evaluation interval (%(s)s s).") % {"s": interval})
         if self.cooldown is not None and self.cooldown < dt.timedelta(0):
             refuse("cooldown", _("The cool-down cannot be negative."))
         if self.min_count < 1:
             refuse("min_count", _("The minimum count is at least 1."))
         if errors:
             raise ValidationError(errors)
+
+    def clean_webhook(self, refuse: Callable[[str, Any], None]) -> None:
+        """An http(s) URL whenever one is given; the webhook channel needs one, and a secret to sign with."""
+        http = self.webhook_url.startswith(("http://", "https://"))
+        wants_webhook = Channel.WEBHOOK in (self.channels or [])
+        if (self.webhook_url or wants_webhook) and not http:
+            refuse("webhook_url", _("The webhook needs an http:// or https:// URL."))
+        if wants_webhook and not self.webhook_secret:
+            # Unsigned posts could be forged by anyone who learns the URL: the receiver could not tell.
+            refuse("webhook_secret", _("The webhook channel needs a secret: each post is signed with it."))
 
     def recipients(self) -> list[str]:
         """The rule's email addresses, else the project's ``ADMINS``."""
@@ -159,7 +167,3 @@ class Alert(models.Model):
     def __str__(self) -> str:
         # Not the rule's name: pages show an alert to users who may not view its rule (and no query for it).
         return str(_("Alert #%(pk)s on %(task)s") % {"pk": self.pk, "task": self.subject})
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != self.Status.RESOLVED

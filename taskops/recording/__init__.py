@@ -17,7 +17,7 @@ Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
 published, and a task run in-process is not a dispatch.
 
 Public names: :func:`flush`, :func:`backlog`, :func:`shutdown`, :func:`batch`,
-:func:`error_count` (also ``errors``), :func:`dropped_count`, :class:`StrictRecordingError`,
+:func:`error_count` (also ``errors``), :func:`count_error`, :func:`dropped_count`, :class:`StrictRecordingError`,
 :func:`connect` (called by the app's ``ready()``).
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 from celery import signals as celery_signals
 
 from taskops.recording.background import backlog, dropped_count, flush, shutdown, writer_paused
-from taskops.recording.guard import StrictRecordingError, error_count
+from taskops.recording.guard import StrictRecordingError, count_error, error_count
 from taskops.recording.publisher import batch, on_after_task_publish, on_before_task_publish
 from taskops.recording.records import prepare_arguments
 from taskops.recording.redaction import REPRS, reprs_not_given
@@ -53,6 +53,7 @@ __all__ = [
     "backlog",
     "batch",
     "connect",
+    "count_error",
     "dropped_count",
     "error_count",
     "flush",

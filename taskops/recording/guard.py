@@ -52,7 +52,12 @@ def guarded(what: str, in_signal: bool = True) -> Iterator[None]:
 
 def log_error(what: str) -> None:
     """Log the exception being handled and count it (from any thread)."""
+    count_error()
+    logger.exception("taskops: recording failed while %s", what)
+
+
+def count_error() -> None:
+    """Count an error that was logged and not raised (``taskops_recording_errors_total``), from any thread."""
     global _errors
     with _errors_lock:
         _errors += 1
-    logger.exception("taskops: recording failed while %s", what)

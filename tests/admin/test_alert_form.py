@@ -39,6 +39,13 @@ BAD = [
     ("negative threshold", {"threshold": "-5"}, "threshold"),
     ("unknown channel", {"channels": [Channel.DASHBOARD.value, "pager"]}, "channels"),
     ("webhook URL not http(s)", {"webhook_url": "ftp://hooks.example.com/taskops"}, "webhook_url"),
+    ("webhook channel without a secret", {"webhook_secret": ""}, "webhook_secret"),
+    ("webhook channel without a URL", {"webhook_url": ""}, "webhook_url"),
+    (
+        "a URL not http(s), the webhook channel not chosen",
+        {"channels": [Channel.DASHBOARD.value], "webhook_url": "ftp://hooks.example.com/taskops"},
+        "webhook_url",
+    ),
     ("window shorter than the evaluation interval", {"window": "00:00:30"}, "window"),
 ]
 
@@ -123,8 +130,12 @@ def test_the_stored_secret_is_never_shown(admin_client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
-    [({}, SECRET), ({"webhook_secret": "a-new-one"}, "a-new-one"), ({"clear_webhook_secret": "on"}, "")],
-    ids=["blank keeps it", "typed replaces it", "remove clears it"],
+    [
+        ({}, SECRET),
+        ({"webhook_secret": "a-new-one"}, "a-new-one"),
+        ({"clear_webhook_secret": "on", "channels": [Channel.DASHBOARD.value]}, ""),
+    ],
+    ids=["blank keeps it", "typed replaces it", "remove clears it (the webhook channel with it)"],
 )
 def test_saving_a_rule_keeps_replaces_or_removes_the_secret(
     admin_client: Client, changes: dict[str, Any], expected: str
@@ -136,6 +147,18 @@ def test_saving_a_rule_keeps_replaces_or_removes_the_secret(
     assert response.status_code == 302, errors_of(response)
     rule.refresh_from_db()
     assert rule.webhook_secret == expected
+
+
+def test_removing_the_secret_of_a_rule_that_keeps_its_webhook_is_refused(admin_client: Client) -> None:
+    rule = stored_rule()
+
+    response = admin_client.post(change(rule), posted(rule, clear_webhook_secret="on"))
+
+    assert response.status_code == 200
+    assert list(errors_of(response)) == ["webhook_secret"]
+    rule.refresh_from_db()
+    assert rule.webhook_secret == SECRET
+    assert SECRET not in response.content.decode()
 
 
 def test_a_read_only_user_sees_whether_a_secret_is_set_not_what_it_is(client: Client) -> None:

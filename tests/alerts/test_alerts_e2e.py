@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.db import transaction
 from django.test import override_settings
 
 from taskops.alerts import acknowledge, evaluate
@@ -23,7 +24,7 @@ from tests.alerts.webhook_server import Receiver, webhook_receiver
 from tests.conftest import WorkerProcess
 from tests.polling import wait_for
 from tests.testapp.models import Question
-from tests.testapp.tasks import read_body
+from tests.testapp.tasks import read_body, read_body_untracked
 
 SECRET = "webhook-secret"
 
@@ -130,3 +131,32 @@ def test_a_missing_row_opens_its_alert_when_the_task_starts(worker: WorkerProces
     assert [n["channel"] for n in alert.notifications] == ["dashboard"]
     row = wait_for(lambda: Dispatch.objects.filter(task_id=result.id, state=State.FAILURE).first(), what="the failure")
     assert alert.samples == [row.pk]
+
+
+def test_a_likely_race_opens_its_alert_when_the_task_starts(worker: WorkerProcess) -> None:
+    rule = AlertRule.objects.create(
+        name="race",
+        task_pattern=read_body_untracked.name,
+        condition=Condition.ANY_RACE,
+        channels=[Channel.DASHBOARD],
+    )
+    with transaction.atomic():
+        question = Question.objects.create(title="q", body="not committed yet")
+        result = read_body_untracked.delay(question)
+        # The worker has found the row missing while this transaction is open: a likely race.
+        wait_for(lambda: f"[{result.id}] started before its referenced rows were committed" in worker.log())
+
+    def told() -> Alert | None:
+        return next((alert for alert in Alert.objects.filter(rule=rule) if alert.notifications), None)
+
+    alert = wait_for(told, what="the worker to open the race's alert at start and tell it")
+
+    assert (alert.subject, alert.status, alert.count) == (read_body_untracked.name, Alert.Status.OPEN, 1)
+    assert [n["channel"] for n in alert.notifications] == ["dashboard"]
+    row = wait_for(lambda: Dispatch.objects.filter(task_id=result.id, state=State.FAILURE).first(), what="the failure")
+    assert row.likely_race
+    # At start the publisher's row may not be written yet (it is written at commit): the next round counts the
+    # same incident, and names the dispatch.
+    assert evaluate().opened == []
+    alert.refresh_from_db()
+    assert (alert.count, alert.samples) == (2, [row.pk])

@@ -41,3 +41,15 @@ def test_open_alerts_exit_one_until_acknowledged_when_asked() -> None:
     acknowledge(Alert.objects.get(), None)
     assert run("--once")[0] == 1
     assert run("--once", "--ignore-acknowledged")[0] == 0
+
+
+def test_the_alert_of_a_rule_disabled_since_resolves_and_the_status_is_0() -> None:
+    rule = AlertRule.objects.create(name="missing", task_pattern="*", condition=Condition.ANY_MISSING)
+    make_dispatch(Book.objects.create(title="b"), task_name="t.x", drift=Drift.MISSING)
+    assert run("--once")[0] == 1
+    AlertRule.objects.filter(pk=rule.pk).update(enabled=False)  # the row is still missing: nothing judges it now
+
+    status, output = run("--once")
+
+    assert status == 0
+    assert "resolved: missing [t.x]" in output

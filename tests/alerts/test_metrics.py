@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskops import recording
 from taskops.alerts import evaluate
-from taskops.models import AlertRule, Condition, Drift, State
+from taskops.alerts.metrics import CACHE_KEY
+from taskops.models import AlertRule, Condition, Dispatch, Drift, State
 from tests.factories import make_dispatch
 from tests.testapp.models import Book
 
@@ -88,3 +92,35 @@ def test_the_process_counters_are_never_cached(client: Client, monkeypatch: pyte
     assert b"taskops_recording_dropped_total 0.0" in client.get("/metrics/").content
     monkeypatch.setattr(recording, "dropped_count", lambda: 7)
     assert b"taskops_recording_dropped_total 7.0" in client.get("/metrics/").content  # a cached scrape, a fresh counter
+
+
+def dispatch_queries(client: Client) -> int:
+    """Scrape once; the queries that read dispatches."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/metrics/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    return sum(Dispatch._meta.db_table in query["sql"] for query in queries.captured_queries)
+
+
+@override_settings(TASKOPS={"METRICS_TOKEN": TOKEN, "METRICS_CACHE_SECONDS": 1})
+def test_a_scrape_within_the_cache_seconds_reads_no_dispatch_and_one_after_them_reads_again(client: Client) -> None:
+    make_dispatch(task_name=TASK)
+
+    assert dispatch_queries(client) > 0  # computed
+    assert dispatch_queries(client) == 0  # the figures of the first scrape, from the cache
+    time.sleep(1.1)
+    assert dispatch_queries(client) > 0  # expired: computed again
+
+
+@override_settings(
+    TASKOPS={"METRICS_TOKEN": TOKEN, "METRICS_CACHE": "shared"},
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+        "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "metrics-tests"},
+    },
+)
+def test_the_figures_are_kept_in_the_cache_metrics_cache_names(client: Client) -> None:
+    make_dispatch(task_name=TASK)
+
+    assert dispatch_queries(client) > 0
+    assert dispatch_queries(client) == 0  # the default cache keeps nothing: "shared" held them
+    assert caches["shared"].get(CACHE_KEY).startswith(b"# HELP taskops_dispatches")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import override_settings
 
 from taskops.models import AlertRule, Channel, Condition
 
@@ -19,6 +20,7 @@ GOOD: dict[str, Any] = {
     "cooldown": dt.timedelta(minutes=5),
     "channels": [Channel.EMAIL, Channel.WEBHOOK],
     "webhook_url": "https://hooks.example.com/taskops",
+    "webhook_secret": "a-webhook-secret",
     "min_count": 1,
 }
 
@@ -29,6 +31,13 @@ BAD = [
     ("a rate of 100 %", {"condition": Condition.FAILURE_RATE, "threshold": 100}, "threshold"),
     ("unknown channel", {"channels": ["pager"]}, "channels"),
     ("a webhook URL that is not http(s)", {"webhook_url": "ftp://example.com/x"}, "webhook_url"),
+    ("the webhook channel without a URL", {"webhook_url": ""}, "webhook_url"),
+    ("the webhook channel without a secret", {"webhook_secret": ""}, "webhook_secret"),
+    (
+        "a URL that is not http(s), the webhook channel not chosen",
+        {"channels": [Channel.EMAIL], "webhook_url": "ftp://example.com/x"},
+        "webhook_url",
+    ),
     ("a window shorter than the evaluation interval", {"window": dt.timedelta(seconds=10)}, "window"),
     ("a negative cool-down", {"cooldown": dt.timedelta(seconds=-1)}, "cooldown"),
     ("a minimum count of zero", {"min_count": 0}, "min_count"),
@@ -48,3 +57,14 @@ def test_bad_input_is_a_field_error(what: str, changes: dict[str, Any], field: s
     with pytest.raises(ValidationError) as error:
         AlertRule(**{**GOOD, **changes}).full_clean()
     assert field in error.value.message_dict
+
+
+def test_a_rule_without_the_webhook_channel_needs_no_url_nor_secret() -> None:
+    AlertRule(**{**GOOD, "channels": [Channel.EMAIL], "webhook_url": "", "webhook_secret": ""}).full_clean()
+
+
+@override_settings(TASKOPS={"ALERTS_INTERVAL": 2 * 86400})
+def test_the_window_error_names_an_interval_of_days_in_seconds() -> None:
+    with pytest.raises(ValidationError) as error:
+        AlertRule(**{**GOOD, "window": dt.timedelta(days=1)}).full_clean()
+    assert error.value.message_dict["window"] == ["The window must be at least the evaluation interval (172800 s)."]

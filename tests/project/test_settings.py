@@ -184,3 +184,67 @@ def test_beat_evaluates_the_alert_rules_every_alerts_interval(var_dir: dict[str,
     assert entry["registered"] is True
     assert entry["schedule"] == found["interval"] == 60
     assert entry["options"] == {"expires": found["interval"]}
+
+
+#: One metrics scrape in a process of the host project, once told to go: the database's figures, and the
+#: queries that read dispatches.
+SCRAPE = """
+import json, sys
+import django
+django.setup()
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from taskops.alerts.metrics import exposition
+sys.stdin.readline()
+with CaptureQueriesContext(connection) as queries:
+    text = exposition().decode()
+print(json.dumps({
+    "figures": text.split("# HELP taskops_recording")[0],
+    "dispatch_queries": sum("taskops_dispatch" in query["sql"] for query in queries.captured_queries),
+}))
+"""
+
+
+def test_web_processes_share_one_metrics_scrape(var_dir: dict[str, str]) -> None:
+    """The embedded default keeps a scrape in a database table, which every process reads (README, "Metrics")."""
+    env = {**DEVELOPMENT, **var_dir}
+    for step in (["migrate", "--noinput"], ["createcachetable"]):
+        result = manage(*step, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    # Both set Django up before the first scrapes: the second scrapes well within the cache's 5 s.
+    first, second = (
+        subprocess.Popen(
+            [sys.executable, "-c", SCRAPE],
+            cwd=BASE_DIR,
+            env=project_env(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    )
+    outputs = [process.communicate("go\n", timeout=120) for process in (first, second)]
+    assert all(stdout for stdout, _stderr in outputs), outputs
+    found = [json.loads(stdout) for stdout, _stderr in outputs]
+
+    assert found[0]["dispatch_queries"] > 0, found  # computed by the first process
+    assert found[1]["dispatch_queries"] == 0, found  # read by the second from the shared cache
+    assert found[1]["figures"] == found[0]["figures"]
+
+
+def test_cache_url_names_a_redis_cache(var_dir: dict[str, str]) -> None:
+    code = (
+        "from django.conf import settings as s; print(s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION'])"
+    )
+
+    embedded = python(code, env={**DEVELOPMENT, **var_dir})
+    redis = python(code, env={**DEVELOPMENT, **var_dir, "CACHE_URL": "redis://cache:6379/1"})
+    other = python(code, env={**DEVELOPMENT, **var_dir, "CACHE_URL": "memcached://user:secret@cache:11211"})
+
+    assert embedded.stdout.split() == ["django.core.cache.backends.db.DatabaseCache", "django_cache"]
+    assert redis.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "redis://cache:6379/1"]
+    assert other.returncode != 0
+    assert "CACHE_URL must be a redis:// or rediss:// URL, not memcached:..." in other.stderr
+    assert "secret" not in other.stderr
