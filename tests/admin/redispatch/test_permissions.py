@@ -185,10 +185,14 @@ def test_a_redispatch_page_and_resume(
         assert all(is_login(response) for response in responses)
         return
     assert tuple(response.status_code for response in responses) == EXPECTED[name]["progress"]
-    may_resume = name in ("blind", "operator", "superuser")
+    may_resume = name in ("operator", "superuser")
     if responses[0].status_code == 200:
         assert ('value="Resume"' in responses[0].content.decode()) == may_resume
     assert started == ([redispatch.pk] if may_resume else [])
+    if name == "blind":  # may re-dispatch, may not view questions: resuming publishes questions, so refused
+        messages = [str(m) for m in responses[2].wsgi_request._messages]  # type: ignore[attr-defined]
+        assert messages == [f"{redispatch} was not resumed: model: You may not view questions."]
+        assert Redispatch.objects.get(pk=redispatch.pk).outcome == Redispatch.Outcome.FAILED
 
 
 CSRF_POSTS: list[tuple[str, Callable[[Question, int, int], tuple[str, dict[str, Any]]]]] = [
