@@ -102,6 +102,12 @@ def purge(queue: str) -> None:
         channel.queue_purge(lane_of(queue))
 
 
+def stalled_now(redispatch: Redispatch) -> tuple[str, int] | None:
+    """Its outcome and count, once it has stalled (no heartbeat for REDISPATCH_STALLED_AFTER)."""
+    current = progress(redispatch)
+    return (current.outcome, current.published) if is_stalled(current) else None
+
+
 def kill_whole(worker: WorkerProcess) -> None:
     """SIGKILL the worker's main process and its pool children: nothing of it says goodbye."""
     children = pool_children(worker.process.pid)
@@ -142,9 +148,9 @@ def test_a_fan_out_whose_worker_is_killed_stalls_is_resumed_and_runs_each_call_o
         kill_whole(fan_out)
 
         replacement = start_worker_process(queue=FAN_OUT_QUEUE, concurrency=1, env=small_batches)
-        stalled = wait_for(lambda: is_stalled(progress(redispatch)) and progress(redispatch), what="it to stall")
-        assert stalled.outcome == Redispatch.Outcome.RUNNING
-        assert stalled.published < KILLED_OBJECTS  # killed midway: nothing would ever finish it
+        stalled = wait_for(lambda: stalled_now(redispatch), what="it to stall")
+        outcome, published = stalled
+        assert (outcome, published < KILLED_OBJECTS) == (Redispatch.Outcome.RUNNING, True)  # nothing finishes it
         client = Client()
         client.force_login(operator)
         resumed = client.post(reverse("admin:taskops_redispatch_resume", args=[redispatch.pk]))
