@@ -26,7 +26,15 @@ from django.db.models import Model
 from kombu.utils.uuid import uuid
 
 from taskops.models import Drift, MissingPolicy, StalePolicy, State
-from taskops.recording import REPRS, prepare_arguments, record_start, reprs_not_given, write_held_start
+from taskops.recording import (
+    REPRS,
+    duplicate_delivery,
+    is_duplicate,
+    prepare_arguments,
+    record_start,
+    reprs_not_given,
+    write_held_start,
+)
 from taskops.recording.health import on_fresh_connection
 from taskops.recording.worker import attempt_started_at
 from taskops.signals import stale_start, task_skipped
@@ -174,6 +182,8 @@ class Task(BaseTask):
         (a refused argument, a missing row, a stale row) is recorded first.
         """
         request = self.request
+        if is_duplicate(request.id):  # a re-dispatched call delivered again (taskops.recording.deliveries)
+            raise duplicate_delivery(self)
         header = TaskopsHeader.from_request(request)
         if header is not None and request.id:
             header = with_recorded_refs(header, request.id)

@@ -220,6 +220,12 @@ SETTINGS: dict[str, Setting] = {
     "REDISPATCH_BATCH_SIZE": Setting(
         500, "a positive int", _positive_int, "Calls published (and their progress saved) per batch."
     ),
+    "REDISPATCH_STALLED_AFTER": Setting(
+        300,
+        "a positive number of seconds",
+        _positive_number,
+        "Seconds without progress after which a queued or publishing re-dispatch has stalled and may be resumed.",
+    ),
 }
 
 

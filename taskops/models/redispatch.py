@@ -44,6 +44,9 @@ class Redispatch(models.Model):
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
     error = models.TextField(_("error"), blank=True)
+    #: The last sign of life of whoever publishes it (queued, a batch published): a queued or publishing
+    #: re-dispatch without one for ``REDISPATCH_STALLED_AFTER`` seconds has stalled and may be resumed.
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("re-dispatch")
@@ -74,6 +77,8 @@ class RedispatchItem(models.Model):
     task_id = models.CharField(_("task id"), max_length=255)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     note = models.CharField(_("note"), max_length=255, blank=True)
+    #: The latest attempt (its ``retries``) a worker started: a second delivery of it is a duplicate, skipped.
+    started_attempt = models.PositiveIntegerField(_("started attempt"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("re-dispatch item")

@@ -11,6 +11,7 @@
 - :mod:`~taskops.recording.store`: the writes, one store per database vendor;
 - :mod:`~taskops.recording.worker`: the start, the end, revocations and rejections;
 - :mod:`~taskops.recording.starts`: a start held to be written with the end;
+- :mod:`~taskops.recording.deliveries`: a re-dispatched call's second delivery of an attempt is not run;
 - :mod:`~taskops.recording.guard`: errors are logged and counted, never raised (unless STRICT).
 
 Eager mode (``task_always_eager``, ``.apply()``) is not recorded: nothing is
@@ -27,7 +28,9 @@ from typing import Any
 
 from celery import signals as celery_signals
 
+from taskops.recording import deliveries
 from taskops.recording.background import backlog, dropped_count, flush, shutdown, writer_paused
+from taskops.recording.deliveries import duplicate_delivery, is_duplicate
 from taskops.recording.guard import StrictRecordingError, count_error, error_count
 from taskops.recording.publisher import batch, on_after_task_publish, on_before_task_publish
 from taskops.recording.records import prepare_arguments
@@ -55,8 +58,10 @@ __all__ = [
     "connect",
     "count_error",
     "dropped_count",
+    "duplicate_delivery",
     "error_count",
     "flush",
+    "is_duplicate",
     "prepare_arguments",
     "record_start",
     "reprs_not_given",
@@ -70,6 +75,7 @@ _RECEIVERS = (
     (celery_signals.after_task_publish, on_after_task_publish),
     (celery_signals.task_received, on_task_received),
     (celery_signals.task_prerun, on_task_prerun),
+    (celery_signals.task_prerun, deliveries.claim_on_prerun),
     (celery_signals.task_postrun, on_task_postrun),
     (celery_signals.task_failure, on_task_failure),
     (celery_signals.task_retry, on_task_retry),

@@ -73,6 +73,12 @@ def attempt_started_at(task_id: str | None) -> dt.datetime:
     return attempt.started_at if attempt is not None else timezone.now()
 
 
+def forget_attempt(task_id: str) -> None:
+    """This delivery is not an attempt (a duplicate, not run): its end writes nothing."""
+    _attempts.pop(task_id, None)
+    starts.take(task_id)
+
+
 def is_recorded_run(task: Any) -> bool:
     """The task runs in a worker from a message (not eagerly, not called directly) and recording is on."""
     request = getattr(task, "request", None)

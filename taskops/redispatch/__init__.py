@@ -7,6 +7,7 @@
 - :mod:`~taskops.redispatch.signature`: what a task takes, for the generic form;
 - :mod:`~taskops.redispatch.policy`: allowed tasks and models, permissions;
 - :mod:`~taskops.redispatch.publish`: the audit row, its items, publishing in resumable batches;
+- :mod:`~taskops.redispatch.resumption`: who may resume, which re-dispatches have stalled;
 - :mod:`~taskops.redispatch.tasks`: the background fan-out.
 
 No HTTP here: the pages live in :mod:`taskops.admin`.
@@ -15,14 +16,17 @@ No HTTP here: the pages live in :mod:`taskops.admin`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from taskops.conf import taskops_settings
 from taskops.models import Redispatch
 from taskops.redispatch.plan import Draft, Options, Refused, for_objects, replay
 from taskops.redispatch.publish import publish_pending, save
+from taskops.redispatch.resumption import check_resume, may_be_taken_over
 from taskops.redispatch.tasks import fan_out
 
 __all__ = ["Draft", "Options", "Refused", "for_objects", "in_background", "replay", "resume", "submit"]
@@ -57,15 +61,19 @@ def submit(draft: Draft) -> Redispatch:
         return redispatch
 
 
-def resume(redispatch: Redispatch) -> bool:
-    """Publish, in the background, what a stopped re-dispatch left unpublished.
+def resume(redispatch: Redispatch, user: Any) -> bool:
+    """Publish, in the background, what a stopped or stalled re-dispatch left unpublished.
 
-    Only a stopped one (``FAILED``) is resumed, and only once: it is queued again
-    in one UPDATE, so two operators (or a double click) start one fan-out, not two.
-    Returns whether this call resumed it.
+    ``user`` (who resumes) passes the service's checks again, or :class:`Refused` is raised and
+    nothing is published. A stopped one (``FAILED``) is resumed, and so is a queued or publishing
+    one without progress for ``TASKOPS["REDISPATCH_STALLED_AFTER"]`` seconds (its fan-out was lost
+    with its worker). Only once: it is queued again in one conditional UPDATE that also writes a
+    heartbeat, so two operators (or a double click) start one fan-out, not two, and a fan-out
+    that was only slow stops at its next batch. Returns whether this call resumed it.
     """
-    stopped = Redispatch.objects.filter(pk=redispatch.pk, outcome=Redispatch.Outcome.FAILED)
-    if not stopped.update(outcome=Redispatch.Outcome.QUEUED):
+    check_resume(redispatch, user)
+    taken = Redispatch.objects.filter(pk=redispatch.pk).filter(may_be_taken_over())
+    if not taken.update(outcome=Redispatch.Outcome.QUEUED, heartbeat_at=timezone.now()):
         return False
     return start_fan_out(redispatch)
 

@@ -8,20 +8,39 @@ task id, never two. Progress is saved after every batch, so at most one batch
 is published again. The rows a batch needs are fetched once per batch (one
 query per model), and the instances go out as such, so the recorder
 snapshots them in memory.
+
+A batch cut short is published again, so up to a batch of messages may be
+on the broker twice. Nothing here can tell which of them were: the broker
+cannot be asked whether it holds a message, and the publisher's record of
+it is written in the background by a process that may have died with it.
+So publishing is at least once, and running is at most once per attempt:
+each message carries its item's position, and the worker claims the item
+before the task body runs (:mod:`taskops.recording.deliveries`), skipping a
+second delivery of an attempt that already started.
+
+Whoever publishes holds a :class:`Lease`: the heartbeat it last wrote,
+renewed before every batch. A re-dispatch whose heartbeat is older than
+``TASKOPS["REDISPATCH_STALLED_AFTER"]`` (its fan-out's worker was killed,
+and the broker lost the message) may be taken over by a resume, which writes
+a heartbeat of its own: the old publisher, if it was only slow, finds its
+lease gone at its next batch and stops.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+import attrs
 from celery import current_app
 from django.apps import apps
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.db import transaction
-from django.db.models import Count, F, Model
+from django.db.models import Count, F, Model, QuerySet
 from django.utils import timezone
 
 from taskops.conf import taskops_settings
@@ -36,6 +55,10 @@ from taskops.wire import CodecError, loads, resolve_refs, substitute
 TASK_ID_NAMESPACE = uuid.UUID("6c1f3f5e-6b8e-4f0e-9f2a-2f1a7f3f0c11")
 #: Items written per INSERT when a re-dispatch is saved.
 SAVE_CHUNK = 1_000
+#: Outcomes no fan-out publishes for any more.
+FINISHED = (Redispatch.Outcome.DONE, Redispatch.Outcome.PARTIAL)
+
+logger = logging.getLogger("taskops.redispatch")
 
 
 def task_id_for(redispatch_id: int, position: int) -> str:
@@ -56,6 +79,8 @@ def save(draft: Draft) -> Redispatch:
             options=draft.options.as_json(),
             total=draft.total,
         )
+        redispatch.heartbeat_at = redispatch.created_at
+        redispatch.save(update_fields=["heartbeat_at"])
         positions = iter(enumerate(draft.targets()))
         while chunk := list(islice(positions, SAVE_CHUNK)):
             RedispatchItem.objects.bulk_create(
@@ -77,31 +102,75 @@ def audit_message(redispatch: Redispatch, draft: Draft) -> str:
     return f"{redispatch.get_kind_display()}: {draft.total} call(s) of {what}. Reason: {draft.reason}"
 
 
+class Superseded(Exception):
+    """Another publisher took the re-dispatch over (a resume found it stalled): this one stops."""
+
+
+@attrs.define
+class Lease:
+    """A publisher's hold on a re-dispatch: the heartbeat it last wrote, while it is ``RUNNING``."""
+
+    redispatch_id: int
+    beat: dt.datetime
+
+    @classmethod
+    def take(cls, redispatch_id: int) -> Lease | None:
+        """Start publishing (``RUNNING``, a fresh heartbeat) unless it is finished; the one before stops."""
+        now = timezone.now()
+        unfinished = Redispatch.objects.filter(pk=redispatch_id).exclude(outcome__in=FINISHED)
+        if not unfinished.update(outcome=Redispatch.Outcome.RUNNING, heartbeat_at=now):
+            return None
+        return cls(redispatch_id, now)
+
+    def held(self) -> QuerySet[Redispatch]:
+        """The re-dispatch, if this lease still holds it (for an UPDATE that only its holder makes)."""
+        return Redispatch.objects.filter(
+            pk=self.redispatch_id, outcome=Redispatch.Outcome.RUNNING, heartbeat_at=self.beat
+        )
+
+    def renew(self) -> None:
+        """Write a new heartbeat, one UPDATE; raise :class:`Superseded` if another publisher took over."""
+        now = timezone.now()
+        if not self.held().update(heartbeat_at=now):
+            raise Superseded(f"re-dispatch #{self.redispatch_id} was taken over")
+        self.beat = now
+
+
 def publish_pending(redispatch: Redispatch) -> Redispatch:
     """Publish every call not published yet, a batch at a time; the re-dispatch ends DONE or PARTIAL.
 
-    Raises what stopped it (the re-dispatch is then FAILED, and can be resumed).
+    Raises what stopped it (the re-dispatch is then FAILED, and can be resumed). Returns quietly
+    when it is finished already, or when another publisher took it over midway.
     """
-    Redispatch.objects.filter(pk=redispatch.pk).update(outcome=Redispatch.Outcome.RUNNING)
+    lease = Lease.take(redispatch.pk)
+    if lease is None:
+        redispatch.refresh_from_db()
+        return redispatch
     size = max(1, int(taskops_settings.REDISPATCH_BATCH_SIZE))
     try:
         while batch := list(redispatch.items.filter(state=RedispatchItem.State.PENDING).order_by("position")[:size]):
-            publish_batch(redispatch, batch)
+            publish_batch(redispatch, batch, lease)
+    except Superseded:
+        logger.warning("taskops: re-dispatch #%s was taken over by a resume; this fan-out stops", redispatch.pk)
+        redispatch.refresh_from_db()
+        return redispatch
     except Exception as exc:
-        Redispatch.objects.filter(pk=redispatch.pk).update(
-            outcome=Redispatch.Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
+        lease.held().update(outcome=Redispatch.Outcome.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     redispatch.refresh_from_db()
-    redispatch.outcome = Redispatch.Outcome.PARTIAL if redispatch.skipped else Redispatch.Outcome.DONE
-    redispatch.finished_at = timezone.now()
-    redispatch.error = ""
-    redispatch.save(update_fields=["outcome", "finished_at", "error"])
+    outcome = Redispatch.Outcome.PARTIAL if redispatch.skipped else Redispatch.Outcome.DONE
+    lease.held().update(outcome=outcome, finished_at=timezone.now(), error="")
+    redispatch.refresh_from_db()
     return redispatch
 
 
-def publish_batch(redispatch: Redispatch, items: list[RedispatchItem]) -> None:
-    """Publish one batch; then mark its items and count them, in one transaction."""
+def publish_batch(redispatch: Redispatch, items: list[RedispatchItem], lease: Lease) -> None:
+    """Renew the lease, publish one batch; then mark its items and count them, in one transaction.
+
+    Only items still pending are marked and counted, so a batch that two publishers sent (a slow
+    one and the resume that took it over) is counted once.
+    """
+    lease.renew()
     calls = replay_calls(items) if redispatch.kind == Redispatch.Kind.REPLAY else object_calls(redispatch, items)
     options = Options.from_json(redispatch.options)
     published: list[int] = []
@@ -111,20 +180,24 @@ def publish_batch(redispatch: Redispatch, items: list[RedispatchItem]) -> None:
             skipped.setdefault(call, []).append(item.pk)
             continue
         task, args, kwargs, source = call
+        operator = {"by": redispatch.user_id, "op": redispatch.pk, "of": source, "at": item.position}
         task.apply_async(
             args=args,
             kwargs=kwargs,
             task_id=item.task_id,
-            headers={OPERATOR_HEADER: {"by": redispatch.user_id, "op": redispatch.pk, "of": source}},
+            headers={OPERATOR_HEADER: operator},
             **publish_options(options),
         )
         published.append(item.pk)
+    pending = RedispatchItem.objects.filter(state=RedispatchItem.State.PENDING)
     with transaction.atomic():
-        RedispatchItem.objects.filter(pk__in=published).update(state=RedispatchItem.State.PUBLISHED)
-        for note, pks in skipped.items():
-            RedispatchItem.objects.filter(pk__in=pks).update(state=RedispatchItem.State.SKIPPED, note=note[:255])
+        published_now = pending.filter(pk__in=published).update(state=RedispatchItem.State.PUBLISHED)
+        skipped_now = sum(
+            pending.filter(pk__in=pks).update(state=RedispatchItem.State.SKIPPED, note=note[:255])
+            for note, pks in skipped.items()
+        )
         Redispatch.objects.filter(pk=redispatch.pk).update(
-            published=F("published") + len(published), skipped=F("skipped") + sum(map(len, skipped.values()))
+            published=F("published") + published_now, skipped=F("skipped") + skipped_now
         )
 
 

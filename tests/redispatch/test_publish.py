@@ -49,9 +49,9 @@ def test_one_call_per_object_audited(operator: User, published: list[dict[str, A
     assert (redispatch.outcome, redispatch.published, redispatch.skipped) == (Redispatch.Outcome.DONE, 3, 0)
     task_ids = [task_id_for(redispatch.pk, position) for position in range(3)]
     assert [headers["id"] for headers in published] == task_ids
-    assert all(
-        headers["taskops_operator"] == {"by": operator.pk, "op": redispatch.pk, "of": None} for headers in published
-    )
+    assert [headers["taskops_operator"] for headers in published] == [
+        {"by": operator.pk, "op": redispatch.pk, "of": None, "at": position} for position in range(3)
+    ]
     assert [ref[1] for headers in published for ref in headers[HEADER]["refs"]] == [book.pk for book in items]
     assert recording.flush()
     rows = Dispatch.objects.filter(task_id__in=task_ids).order_by("enqueued_at")
@@ -160,7 +160,7 @@ def test_a_broker_that_is_down_leaves_a_failed_audited_redispatch_to_resume(
     assert LogEntry.objects.filter(object_id=str(redispatch.pk), action_flag=ADDITION).count() == 1
     assert published == []
 
-    assert resume(redispatch) is False  # the fan-out cannot be queued either: still stopped, and says why
+    assert resume(redispatch, operator) is False  # the fan-out cannot be queued either: still stopped, and says why
     redispatch.refresh_from_db()
     assert redispatch.outcome == Redispatch.Outcome.FAILED
     assert redispatch.error.startswith("the fan-out could not be queued: OperationalError")

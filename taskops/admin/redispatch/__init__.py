@@ -14,9 +14,10 @@ draft and submits it; nothing here publishes on its own. Modules:
 - ``views``: the form's page on ``DispatchAdmin``
   (``admin:taskops_dispatch_redispatch``);
 - ``replay``: the Dispatch changelist's "Re-dispatch selected" action;
-- ``actions``: "Run a task for the selected objects" on every changelist
-  (``admin.site.add_action``; leave a model out with the ``WithoutRunTask``
-  mixin, or by popping ``RUN_TASK_ACTION`` in its ``get_actions``);
+- ``actions``: "Run a task for the selected objects" on the changelists of
+  models an allowed task takes (``admin.site.add_action``, listed by
+  ``ModelAdmin.has_taskops_run_task_permission``; leave a model out with the
+  ``WithoutRunTask`` mixin, or by returning False from that method);
 - ``audit``: ``RedispatchAdmin``, each re-dispatch's page and progress;
 - ``filters``: the Dispatch changelist's "operator dispatches".
 """

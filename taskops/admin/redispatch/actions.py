@@ -8,23 +8,29 @@ pre-filled with the model and the selection; the form's preview is the
 confirmation. One call per object, or one with the list where the task's
 parameter is ``list[Model]`` (the service decides).
 
-Django shows a site-wide action to whoever passes its permission check,
-which can only ask the changelist's own ``ModelAdmin``: so the action is
-listed for users who may view the model, and refuses, with a message, those
-who may not re-dispatch or a model no allowed task takes. To leave a model
-out, give its ``ModelAdmin`` the ``WithoutRunTask`` mixin (as taskops' own
-admins have) or pop the action in its ``get_actions``; to leave every model
-out, ``admin.site.disable_action(RUN_TASK_ACTION)``.
+It is listed only where it works. Django asks a site-wide action's
+``allowed_permissions`` of the changelist's own ``ModelAdmin``, so this
+module gives ``django.contrib.admin.ModelAdmin`` one method,
+``has_taskops_run_task_permission(request)`` (added at import, only if
+absent): the user may view the model and re-dispatch, and some allowed task
+takes the model (that answer is cached per model and settings). A POST of
+the action where it is not listed is refused by Django ("No action
+selected."). To leave a model out, give its ``ModelAdmin`` the
+``WithoutRunTask`` mixin (as taskops' own admins have) or override that
+method to return False; to leave every model out,
+``admin.site.disable_action(RUN_TASK_ACTION)``.
 
 Cost: a count, then the selection's pks in chunks, one insert.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
+from celery import current_app
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
@@ -43,9 +49,54 @@ else:
 
 #: The action's name on the admin site (``admin.site.disable_action(RUN_TASK_ACTION)`` removes it).
 RUN_TASK_ACTION = "taskops_run_task"
+#: The permission the action asks of each ``ModelAdmin`` (Django calls ``has_<it>_permission(request)``).
+RUN_TASK_PERMISSION = "taskops_run_task"
+#: Models whose answer to "does an allowed task take it?" is kept, per settings.
+TAKES_CACHE_SIZE = 1024
 
 
-@admin.action(permissions=["view"], description=gettext_lazy("Run a task for the selected %(verbose_name_plural)s"))
+def some_task_takes(model: type[Model]) -> bool:
+    """An allowed task takes ``model``, and it may travel: asked on every changelist page, so cached.
+
+    The key holds what the answer depends on (the settings' values, the tasks registered), so a
+    changed setting or a newly registered task is never answered from an old entry.
+    """
+    allowed = taskops_settings.ALLOWED_MODELS
+    return _some_task_takes(
+        model,
+        tuple(taskops_settings.REDISPATCH_TASKS),
+        None if allowed is None else tuple(allowed),
+        tuple(current_app.tasks),
+    )
+
+
+@functools.lru_cache(maxsize=TAKES_CACHE_SIZE)
+def _some_task_takes(
+    model: type[Model], patterns: tuple[str, ...], allowed_models: tuple[str, ...] | None, tasks: tuple[str, ...]
+) -> bool:
+    return policy.model_allowed(model) and bool(allowed_tasks(model))
+
+
+def has_taskops_run_task_permission(modeladmin: admin.ModelAdmin[Any], request: HttpRequest) -> bool:
+    """Whether "Run a task for the selected objects" is listed: the user may view the model and
+    re-dispatch, and an allowed task takes the model (``WithoutRunTask`` says no)."""
+    return bool(
+        modeladmin.has_view_permission(request)
+        and policy.may_redispatch(request.user)
+        and some_task_takes(modeladmin.model)
+    )
+
+
+def add_permission_method() -> None:
+    """Give ``ModelAdmin`` the permission method the action asks for, unless it has one already."""
+    name = f"has_{RUN_TASK_PERMISSION}_permission"
+    if not hasattr(admin.ModelAdmin, name):
+        setattr(admin.ModelAdmin, name, has_taskops_run_task_permission)
+
+
+@admin.action(
+    permissions=[RUN_TASK_PERMISSION], description=gettext_lazy("Run a task for the selected %(verbose_name_plural)s")
+)
 def run_task_for_selected(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
 ) -> HttpResponse | None:
@@ -83,12 +134,10 @@ def selection_problem(request: HttpRequest, queryset: QuerySet[Any]) -> str:
 class WithoutRunTask(ModelAdminBase):
     """A taskops ``ModelAdmin``: its own actions, not "Run a task for the selected objects" (no task's objects)."""
 
-    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
-        """The admin's actions but ``RUN_TASK_ACTION``; ``action_location``: Django 6.1's, passed on when given."""
-        where = {} if action_location is None else {"action_location": action_location}
-        actions: dict[str, Any] = super().get_actions(request, **where)
-        actions.pop(RUN_TASK_ACTION, None)
-        return actions
+    def has_taskops_run_task_permission(self, request: HttpRequest) -> bool:
+        """Never: the action is not listed on this changelist (and a POST of it is refused)."""
+        return False
 
 
+add_permission_method()
 admin.site.add_action(run_task_for_selected, RUN_TASK_ACTION)

@@ -5,13 +5,15 @@ and skipped, the outcome. A re-dispatch's own page (its change page,
 replaced on purpose: the audit is never edited) is also its progress page:
 a bar of published and skipped calls over all of them that htmx refreshes
 (the ``progress`` partial of the same template) until the re-dispatch
-settles, then stops (``HttpResponseStopPolling``); the summary (published,
-skipped by note, outcome, error); each call with its state, note and new
-dispatch; a "Resume" button for a stopped one.
+settles or stalls, then stops (``HttpResponseStopPolling``); the summary
+(published, skipped by note, outcome, error); each call with its state,
+note and new dispatch; a "Resume" button for a stopped or stalled one.
 
 Viewing needs ``taskops.view_redispatch`` or the re-dispatch permission (an
-operator follows what they started); resuming needs the latter. What the
-pages show of the operator and the objects follows ``Visibility``.
+operator follows what they started); resuming needs the latter, and passes
+the service's checks for the user who resumes (``check_resume``: view
+permission on every model involved, the task still allowed). What the pages
+show of the operator and the objects follows ``Visibility``.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.admin.redispatch.filters import OperationFilter
 from taskops.admin.redispatch.progress import ProgressRows, items_page, plan_summary, progress_of
 from taskops.models import Redispatch
-from taskops.redispatch import policy, resume
+from taskops.redispatch import Refused, policy, resume
 from taskops.redispatch.publish import skipped_by_note
+from taskops.redispatch.resumption import check_resume, is_stalled
 
 #: CSS class of each outcome's badge (colours live in taskops/admin.css).
 OUTCOME_TONES = {
@@ -168,8 +171,11 @@ class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
         linker = Linker(self.admin_site, request)
         page = items_page(redispatch, self.items_per_page, request.GET.get("p"))
         rows = self.item_rows(redispatch, list(page.object_list), linker)
-        progress = progress_of(redispatch, rows)
-        may_resume = redispatch.outcome == Redispatch.Outcome.FAILED and policy.may_redispatch(request.user)
+        stalled = is_stalled(redispatch)
+        progress = progress_of(redispatch, rows, stalled)
+        may_resume = (redispatch.outcome == Redispatch.Outcome.FAILED or stalled) and self.may_resume(
+            request, redispatch
+        )
         return {
             "title": str(redispatch),
             "redispatch": redispatch,
@@ -183,6 +189,7 @@ class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
             "kwargs_html": ArgumentPrinter(linker).render_stored(redispatch.plan.get("kwargs") or "{}"),
             "options": plan_summary(redispatch),
             "resume_url": self.url("resume", redispatch.pk) if may_resume else "",
+            "stalled": stalled,
             "refresh_seconds": self.progress_refresh_seconds,
             "dispatches_url": self.dispatches_url(redispatch),
             "changelist_url": self.url("changelist"),
@@ -194,15 +201,32 @@ class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
         changelist = reverse(f"{self.admin_site.name}:taskops_dispatch_changelist")
         return f"{changelist}?{OperationFilter.parameter_name}={redispatch.pk}"
 
+    def may_resume(self, request: HttpRequest, redispatch: Redispatch) -> bool:
+        """The user passes the service's checks for resuming it (so "Resume" is shown)."""
+        try:
+            check_resume(redispatch, request.user)
+        except Refused:
+            return False
+        return True
+
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Resume a stopped re-dispatch (POST, re-dispatch permission); it is logged as a change."""
+        """Resume a stopped or stalled re-dispatch (POST, the service's checks); it is logged as a change."""
         self.check_view_permission(request)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not policy.may_redispatch(request.user):
             raise PermissionDenied
         redispatch = self.get_redispatch(request, object_id)
-        if resume(redispatch):
+        try:
+            resumed = resume(redispatch, request.user)
+        except Refused as refused:
+            messages.error(
+                request,
+                _("%(redispatch)s was not resumed: %(problems)s")
+                % {"redispatch": redispatch, "problems": str(refused)},
+            )
+            return HttpResponseRedirect(self.url("change", redispatch.pk))
+        if resumed:
             self.log_change(request, redispatch, _("Resumed."))
             messages.success(
                 request,
@@ -217,6 +241,7 @@ class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
             )
         else:
             messages.warning(
-                request, _("%(redispatch)s was not stopped: nothing to resume.") % {"redispatch": redispatch}
+                request,
+                _("%(redispatch)s is not stopped or stalled: nothing to resume.") % {"redispatch": redispatch},
             )
         return HttpResponseRedirect(self.url("change", redispatch.pk))

@@ -51,9 +51,12 @@ class Progress:
         return 100 if not self.total else min(100, self.done * 100 // self.total)
 
 
-def progress_of(redispatch: Redispatch, rows: list[ItemRow]) -> Progress:
+def progress_of(redispatch: Redispatch, rows: list[ItemRow], stalled: bool = False) -> Progress:
     """Settled once its outcome is, and the page's published calls have their rows (the recorder writes them
-    just behind the publish), or ``RECORDING_GRACE`` after it finished (recording may be off)."""
+    just behind the publish), or ``RECORDING_GRACE`` after it finished (recording may be off). A stalled one
+    (no progress for ``REDISPATCH_STALLED_AFTER``) is settled too: nothing moves until someone resumes it."""
+    if stalled:
+        return Progress(redispatch.done, redispatch.total, True)
     waiting = any(row.dispatch is None and row.item.state == RedispatchItem.State.PUBLISHED for row in rows)
     finished = redispatch.finished_at
     grace_over = finished is None or timezone.now() - finished > RECORDING_GRACE

@@ -30,44 +30,73 @@ def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.wsgi_request._messages]
 
 
-def test_every_changelist_offers_it_but_taskops_own(operator_client: Client, role: Any) -> None:
+def offered_on(user: Any) -> dict[str, bool]:
+    """Whether each registered model's changelist lists the action for ``user``."""
     request = RequestFactory().get("/")
-    request.user = role("superuser")
-
-    offered = {
+    request.user = user
+    return {
         model._meta.label_lower: RUN_TASK_ACTION in ma.get_actions(request)
         for model, ma in admin.site._registry.items()
     }
 
-    assert offered["testapp.question"]
-    assert offered["testapp.tag"]
-    assert offered["auth.user"]
+
+def test_it_is_listed_where_an_allowed_task_takes_the_model(role: Any) -> None:
+    request = RequestFactory().get("/")
+    request.user = role("superuser")  # may view everything
+
+    offered = offered_on(request.user)
+
+    assert offered["testapp.question"]  # review_question takes questions
+    assert not offered["testapp.tag"]  # no allowed task takes tags
+    assert not offered["auth.user"]
+    assert offered_on(role("operator"))["testapp.question"]
     assert not offered["taskops.dispatch"]
     assert not offered["taskops.redispatch"]
     choices = dict(admin.site._registry[Question].get_action_choices(request))
     assert choices[RUN_TASK_ACTION] == "Run a task for the selected questions"
 
 
-def test_a_model_can_be_left_out(client: Client, role: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's opt-out: a ModelAdmin pops the action in ``get_actions``."""
-    client.force_login(role("superuser"))
+def test_it_is_not_listed_to_a_viewer_who_may_not_redispatch(role: Any) -> None:
+    assert not offered_on(role("viewer"))["testapp.question"]  # may view questions, may not re-dispatch
+
+
+def test_the_listing_follows_the_settings(role: Any) -> None:
+    """The cached answer is keyed on the settings: a test that changes them is not answered from before."""
+    operator = role("operator")
+    assert offered_on(operator)["testapp.question"]
+    with override_settings(TASKOPS={"ALLOWED_MODELS": ["testapp.book"]}):
+        assert not offered_on(operator)["testapp.question"]
+    assert offered_on(operator)["testapp.question"]
+
+
+def test_every_model_admin_has_the_permission_method_and_the_mixin_says_no(role: Any) -> None:
+    request = RequestFactory().get("/")
+    request.user = role("superuser")
+
+    assert admin.ModelAdmin(Question, admin.site).has_taskops_run_task_permission(request)  # type: ignore[attr-defined]
+    assert not admin.ModelAdmin(Tag, admin.site).has_taskops_run_task_permission(request)  # type: ignore[attr-defined]
+    assert not admin.site._registry[Redispatch].has_taskops_run_task_permission(request)  # type: ignore[attr-defined]
+
+
+def test_a_post_of_the_action_where_it_is_not_listed_is_refused(client: Client, role: Any) -> None:
+    """Django runs only the actions ``get_actions`` lists: a viewer's forged POST does nothing."""
+    question = Question.objects.create(title="q", body="b")
+    client.force_login(role("viewer"))
+
+    response = run_task(client, QUESTIONS, [str(question.pk)])
+
+    assert response.status_code == 200  # no action at all is listed to them: just the changelist again
+    assert RUN_TASK_ACTION not in response.content.decode()
+    assert messages_of(response) == []
+    assert not RedispatchTicket.objects.exists()
+
+
+def test_a_model_can_be_left_out(role: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's opt-out: a ModelAdmin says no in ``has_taskops_run_task_permission``."""
     question_admin = admin.site._registry[Question]
-    original = question_admin.get_actions
+    monkeypatch.setattr(question_admin, "has_taskops_run_task_permission", lambda request: False, raising=False)
 
-    def without(request: Any, action_location: Any = None) -> Any:
-        where = {} if action_location is None else {"action_location": action_location}  # Django 6.1 passes it
-        actions = original(request, **where)
-        actions.pop(RUN_TASK_ACTION, None)
-        return actions
-
-    monkeypatch.setattr(question_admin, "get_actions", without)
-    Question.objects.create(title="q", body="b")
-    Tag.objects.create(name="t")
-
-    html = client.get(QUESTIONS).content.decode()
-
-    assert RUN_TASK_ACTION not in html
-    assert RUN_TASK_ACTION in client.get(reverse("admin:testapp_tag_changelist")).content.decode()
+    assert not offered_on(role("superuser"))["testapp.question"]
 
 
 def test_the_mixin_leaves_a_model_out(role: Any) -> None:
@@ -95,13 +124,13 @@ def test_the_selection_is_kept_and_the_form_is_filled_in(operator_client: Client
     assert "2 questions selected on their changelist" in page.content.decode()
 
 
-def test_a_model_no_task_takes_is_told_so(operator_client: Client, role: Any) -> None:
+def test_a_post_on_a_model_no_task_takes_is_refused(operator_client: Client, role: Any) -> None:
     tag = Tag.objects.create(name="t")
     operator_client.force_login(role("superuser"))
 
     response = run_task(operator_client, reverse("admin:testapp_tag_changelist"), [str(tag.pk)])
 
-    assert messages_of(response) == ["No task that re-dispatch allows takes tags."]
+    assert messages_of(response) == ["No action selected."]
     assert not RedispatchTicket.objects.exists()
 
 

@@ -134,9 +134,39 @@ def test_a_stopped_one_is_resumed_once(
     assert first["Location"] == page_of(done)
     assert started == [done.pk]
     assert Redispatch.objects.get(pk=done.pk).outcome == Redispatch.Outcome.QUEUED
-    assert any("was not stopped" in str(m) for m in second.wsgi_request._messages)  # type: ignore[attr-defined]
+    assert any("is not stopped or stalled" in str(m) for m in second.wsgi_request._messages)  # type: ignore[attr-defined]
     assert LogEntry.objects.filter(object_id=str(done.pk), action_flag=CHANGE).count() == 1
     assert operator_client.get(resume).status_code == 405
+
+
+def test_a_stalled_one_stops_polling_and_offers_resume(
+    operator_client: Client, done: Redispatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing, but no heartbeat for REDISPATCH_STALLED_AFTER (its fan-out died with its worker)."""
+    started: list[int] = []
+
+    def start_fan_out(redispatch: Redispatch) -> bool:
+        started.append(redispatch.pk)
+        return True
+
+    monkeypatch.setattr("taskops.redispatch.start_fan_out", start_fan_out)
+    resume = reverse("admin:taskops_redispatch_resume", args=[done.pk])
+    Redispatch.objects.filter(pk=done.pk).update(outcome=Redispatch.Outcome.RUNNING, heartbeat_at=timezone.now())
+
+    alive = operator_client.get(page_of(done), headers=HTMX)
+    long_ago = timezone.now() - dt.timedelta(seconds=301)  # REDISPATCH_STALLED_AFTER: 300 s by default
+    Redispatch.objects.filter(pk=done.pk).update(heartbeat_at=long_ago)
+    stalled = operator_client.get(page_of(done), headers=HTMX)
+    resumed = operator_client.post(resume)
+
+    assert alive.status_code == 200  # still polled, no resume
+    assert f'action="{resume}"' not in alive.content.decode()
+    assert stalled.status_code == 286  # nothing moves until someone resumes it: the poll stops
+    assert f'action="{resume}"' in stalled.content.decode()
+    assert "Stalled: no progress since" in stalled.content.decode()
+    assert resumed.status_code == 302
+    assert started == [done.pk]
+    assert Redispatch.objects.get(pk=done.pk).outcome == Redispatch.Outcome.QUEUED
 
 
 def test_one_call_with_a_list_names_its_objects(
