@@ -20,6 +20,10 @@ delivery's state and gets the note "duplicate delivery skipped". (Marking the
 row ``SKIPPED`` would hide the run that happened: a finished state is final,
 and a running one would be frozen at ``SKIPPED``.)
 
+A message the broker delivers again itself (``redelivered``: an
+``acks_late`` task whose worker was lost before it acknowledged) is not a
+duplicate publish: it runs, as Celery promises for such tasks.
+
 Cost: one UPDATE by primary key per operator message; nothing for others.
 If the database cannot be asked, the delivery runs (as without the claim).
 """
@@ -76,11 +80,16 @@ def claim_on_prerun(sender: Any = None, task_id: str | None = None, task: Any = 
     if item is None:
         return
     try:
-        if claim(*item, clipped(task_id), int(request.retries or 0)):
+        if claim(*item, clipped(task_id), int(request.retries or 0)) or redelivered(request):
             return
         _duplicates[task_id] = (item, task.backend.get_task_meta(task_id))
     except DatabaseError:
         logger.warning("taskops: could not check %s for a duplicate delivery; it runs", task_id, exc_info=True)
+
+
+def redelivered(request: Any) -> bool:
+    """Whether the broker delivers this message again (it was never acknowledged), not a second publish."""
+    return bool((getattr(request, "delivery_info", None) or {}).get("redelivered"))
 
 
 def is_duplicate(task_id: str | None) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.contrib.auth.models import User
 from django_celery_results.models import TaskResult
 
 from taskops import recording
 from taskops.models import Dispatch, Redispatch, RedispatchItem, State
-from taskops.recording.deliveries import DUPLICATE_NOTE, claim
+from taskops.recording.deliveries import DUPLICATE_NOTE, claim, claim_on_prerun, is_duplicate
 from taskops.redispatch import Options, for_objects
 from taskops.redispatch.publish import publish_pending, save
 from tests.conftest import WorkerProcess
@@ -40,6 +42,28 @@ def test_an_attempt_is_claimed_once_and_a_retry_again(operator: User) -> None:
     assert deliveries == [True, False, True, False, False]
     assert claim(redispatch.pk, 0, "another task id", 0)  # not this item's: nothing to tell, it runs
     assert RedispatchItem.objects.get(pk=item.pk).started_attempt == 1
+
+
+@pytest.mark.django_db
+def test_the_brokers_own_redelivery_runs_a_second_publish_does_not(operator: User) -> None:
+    """``acks_late``: a message never acknowledged comes back ``redelivered`` and runs, as Celery promises."""
+    redispatch = saved_for_books(operator, 1)
+    item = redispatch.items.get()
+    assert claim(redispatch.pk, 0, item.task_id, 0)  # the first delivery started, then its worker was lost
+
+    def delivery(task_id: str, redelivered: bool) -> bool:
+        request = SimpleNamespace(
+            is_eager=False,
+            retries=0,
+            delivery_info={"redelivered": redelivered},
+            taskops_operator={"op": redispatch.pk, "at": 0},
+        )
+        task = SimpleNamespace(request=request, backend=SimpleNamespace(get_task_meta=lambda task_id: {}))
+        claim_on_prerun(task_id=task_id, task=task)
+        return not is_duplicate(task_id)
+
+    assert delivery(item.task_id, redelivered=True)
+    assert not delivery(item.task_id, redelivered=False)
 
 
 def test_a_batch_published_twice_runs_each_call_once(operator: User, worker: WorkerProcess) -> None:
