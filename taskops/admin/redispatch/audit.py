@@ -34,6 +34,7 @@ from taskops.admin.arguments import ArgumentPrinter
 from taskops.admin.display import moment_html
 from taskops.admin.links import Linker
 from taskops.admin.pages import AdminPages
+from taskops.admin.params import CheckedChangelist
 from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.admin.redispatch.filters import OperationFilter
 from taskops.admin.redispatch.progress import item_rows, items_page, plan_summary, progress_of
@@ -57,7 +58,7 @@ def outcome_badge(redispatch: Redispatch) -> SafeString:
 
 
 @admin.register(Redispatch)
-class RedispatchAdmin(WithoutRunTask, AdminPages):
+class RedispatchAdmin(WithoutRunTask, CheckedChangelist, AdminPages):
     """Browse re-dispatches; follow one's progress; resume a stopped one; never edit."""
 
     list_display = ["when", "operator", "task", "kind", "counts", "outcome_badge"]
