@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 from django_htmx.http import HttpResponseStopPolling
 
 from taskops.admin.arguments import ArgumentPrinter
+from taskops.admin.change_history import VisibleChangeHistory
 from taskops.admin.display import moment_html
 from taskops.admin.links import Linker
 from taskops.admin.pages import AdminPages
@@ -58,7 +59,7 @@ def outcome_badge(redispatch: Redispatch) -> SafeString:
 
 
 @admin.register(Redispatch)
-class RedispatchAdmin(WithoutRunTask, CheckedChangelist, AdminPages):
+class RedispatchAdmin(VisibleChangeHistory, WithoutRunTask, CheckedChangelist, AdminPages):
     """Browse re-dispatches; follow one's progress; resume a stopped one; never edit."""
 
     list_display = ["when", "operator", "task", "kind", "counts", "outcome_badge"]
