@@ -234,7 +234,9 @@ def worker_arguments(
     if given:
         # A side that holds objects differs from its repr here whoever made it (Celery made it from the
         # instances, with their str()): neither given nor Celery's for sure, it is hidden.
-        unsure = {name: HIDDEN_TEXT for name, value in zip(REPRS, (args, kwargs)) if has_placeholders(value)}
+        unsure = {
+            name: HIDDEN_TEXT for name, value in zip(REPRS, (args, kwargs), strict=True) if has_placeholders(value)
+        }
         return reprs_of({**reprs, **remade_reprs(args, kwargs, given), **unsure})
     return StoredArguments(dumps(list(args)), dumps(kept_kwargs(kwargs)), redacted=False)
 

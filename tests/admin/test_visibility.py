@@ -265,7 +265,7 @@ def test_without_a_request_nothing_of_a_row_shows(world: World) -> None:
 # --- the operator pages: re-dispatch, its audit, alerts; and a model whose admin refuses everyone ---
 
 
-class HiddenBookAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class HiddenBookAdmin(admin.ModelAdmin):
     """An admin that lets nobody view books, whatever their permissions: nothing of a book may show."""
 
     def has_view_permission(self, request: Any, obj: Any = None) -> bool:
