@@ -11,6 +11,7 @@ buttons, a dashboard whose refresh is a 500.
 | E001 | unknown ``TASKOPS`` key (or ``TASKOPS`` is not a dict) |
 | E002 | a ``TASKOPS`` value of the wrong type |
 | E003 | ``ALLOWED_MODELS`` names a model that is not installed |
+| W004 | ``SNAPSHOT_VALUE_FIELDS`` names a field ``SENSITIVE_FIELDS`` matches (stored, never shown) |
 | E010 | pickle, yaml or msgpack accepted or used by the Celery app |
 | E011 | ``TASKOPS["CELERY_APP"]`` does not name a Celery app |
 | E012 | django-celery-results' result backend without ``django_celery_results`` installed |
@@ -33,6 +34,7 @@ about taskops' admin pages.
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -105,7 +107,30 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
                         id="taskops.E003",
                     )
                 )
-    return errors
+    return errors + _check_sensitive_values(value)
+
+
+def _check_sensitive_values(value: dict[str, Any]) -> list[CheckMessage]:
+    """Values kept for a field the admin never shows: stored for nothing, where the dispatch's records reach."""
+    kept, patterns = (
+        value.get("SNAPSHOT_VALUE_FIELDS", {}),
+        value.get("SENSITIVE_FIELDS", SETTINGS["SENSITIVE_FIELDS"].default),
+    )
+    if not (SETTINGS["SNAPSHOT_VALUE_FIELDS"].valid(kept) and SETTINGS["SENSITIVE_FIELDS"].valid(patterns)):
+        return []  # E002 says what is wrong
+    sensitive = [re.compile(pattern, re.IGNORECASE) for pattern in patterns]
+    return [
+        Warning(
+            f"TASKOPS['SNAPSHOT_VALUE_FIELDS'] keeps the values of {label}.{field}, "
+            "which TASKOPS['SENSITIVE_FIELDS'] matches: they are stored, never shown.",
+            hint="Remove the field from SNAPSHOT_VALUE_FIELDS (its drift is measured all the same).",
+            obj="settings.TASKOPS",
+            id="taskops.W004",
+        )
+        for label, fields in sorted(kept.items())
+        for field in (fields if isinstance(fields, list | tuple) else ())
+        if any(pattern.search(str(field)) for pattern in sensitive)
+    ]
 
 
 def celery_app() -> Celery:

@@ -122,6 +122,26 @@ def test_allowed_model_not_installed() -> None:
     assert "'testapp.nothing'" in errors[0].msg
 
 
+@override_settings(
+    TASKOPS={"SNAPSHOT_VALUE_FIELDS": {"auth.user": ["username", "password"], "testapp.question": ["title"]}}
+)
+def test_values_kept_for_a_sensitive_field() -> None:
+    warnings = checks.check_settings()
+
+    assert ids(warnings) == ["taskops.W004"]
+    assert "auth.user.password" in warnings[0].msg
+
+
+def test_sensitive_fields_decide_which_kept_values_are_warned_of() -> None:
+    kept = {"testapp.question": ["title", "body"]}
+    with override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": kept, "SENSITIVE_FIELDS": ["^TIT"]}):
+        assert ids(checks.check_settings()) == ["taskops.W004"]  # searched, case-insensitive
+    with override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": kept}):
+        assert checks.check_settings() == []  # the default patterns match neither
+    with override_settings(TASKOPS={"SNAPSHOT_VALUE_FIELDS": kept, "SENSITIVE_FIELDS": ["(unclosed"]}):
+        assert ids(checks.check_settings()) == ["taskops.E002"]  # the bad pattern only
+
+
 @override_settings(TASKOPS={"CELERY_APP": "tests.test_checks.pickle_app"})
 def test_unsafe_serializers() -> None:
     errors = checks.check_celery_app()

@@ -31,6 +31,7 @@ from django.utils.translation import ngettext
 
 from taskops.admin import alert_display
 from taskops.admin.alert_form import AlertRuleForm
+from taskops.admin.change_history import VisibleChangeHistory
 from taskops.admin.display import dotted_name, format_duration, moment_html
 from taskops.admin.links import Linker
 from taskops.admin.params import CheckedChangelist
@@ -55,7 +56,7 @@ def acknowledged_message() -> list[dict[str, Any]]:
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(WithoutRunTask, CheckedChangelist, RuleAdminBase):
+class AlertRuleAdmin(VisibleChangeHistory, WithoutRunTask, CheckedChangelist, RuleAdminBase):
     """Rules: a condition on matching tasks and where to tell it; validated field by field by the model."""
 
     form = AlertRuleForm
@@ -106,7 +107,7 @@ class AlertRuleAdmin(WithoutRunTask, CheckedChangelist, RuleAdminBase):
 
 
 @admin.register(Alert)
-class AlertAdmin(WithoutRunTask, CheckedChangelist, AlertAdminBase):
+class AlertAdmin(VisibleChangeHistory, WithoutRunTask, CheckedChangelist, AlertAdminBase):
     """Alerts, read-only; acknowledged by an action (change permission), each acknowledgement logged."""
 
     list_display = [

@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from taskops.admin import detail, history
 from taskops.admin.arguments import ArgumentPrinter, parse_json, pretty_json
+from taskops.admin.change_history import VisibleChangeHistory
 from taskops.admin.columns import DispatchChangelistAdmin
 from taskops.admin.dashboard import alerts, queries, table
 from taskops.admin.display import format_duration
@@ -49,7 +50,7 @@ from taskops.models import Dispatch
 
 
 @admin.register(Dispatch)
-class DispatchAdmin(RedispatchViews, DispatchChangelistAdmin):
+class DispatchAdmin(VisibleChangeHistory, RedispatchViews, DispatchChangelistAdmin):
     """Browse dispatches; see their arguments, refs, drift and result; no editing."""
 
     list_display = ["task", "state_badge", "enqueued", "lag_display", "drift_summary", "refs_display", "worker_display"]

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from taskops.admin.params import check_query_string
+from taskops.admin.params import check_parameters
 
 if TYPE_CHECKING:
     PagesBase = admin.ModelAdmin[Any]
@@ -33,11 +33,11 @@ class AdminPages(PagesBase):
     def check_view_permission(self, request: HttpRequest) -> None:
         """Every taskops view starts here: the model's view permission (or change) or 403; then, as Django's
         views do, the request says which admin site it is on (``{% url %}`` reverses within it); then a query
-        string no text column can hold is a 400."""
+        string or posted form no text column can hold is a 400."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
-        check_query_string(request)
+        check_parameters(request)
 
     def url(self, name: str, *args: Any) -> str:
         """The URL of one of this admin's views (``changelist``, ``dashboard``, ...) on this admin site."""

@@ -1,7 +1,7 @@
-"""What taskops' pages accept from a URL: text no database column can hold is a 400.
+"""What taskops' pages accept from a URL or a form: text no database column can hold is a 400.
 
-Filters, the search box and path parameters all end up compared with text
-columns. PostgreSQL refuses text with a NUL character ("text fields cannot
+Filters, the search box, path parameters and posted forms all end up
+compared with, or stored in, text columns. PostgreSQL refuses text with a NUL character ("text fields cannot
 contain NUL"), at the query, as a 500; no row can hold one anyway. So every
 taskops view refuses it first, with a 400 (``BadRequest``), before any
 query. Anything else a user can type (long strings, ``%ff`` decoded as
@@ -35,10 +35,15 @@ def reject_unstorable(texts: Iterable[str]) -> None:
         raise BadRequest(_("A parameter holds a NUL character."))
 
 
-def check_query_string(request: HttpRequest) -> None:
-    """Every name and value of the query string: ``BadRequest`` for text no column can hold."""
-    reject_unstorable(request.GET.keys())
-    reject_unstorable(value for _name, values in request.GET.lists() for value in values)
+def check_parameters(request: HttpRequest) -> None:
+    """Every name and value of the query string and of a posted form: ``BadRequest`` for text no column can hold.
+
+    Posted values reach text and JSON columns too (a re-dispatch's ticket
+    keeps the previewed form), and are compared with them (a ticket's token).
+    """
+    for data in (request.GET, request.POST) if request.method == "POST" else (request.GET,):
+        reject_unstorable(data.keys())
+        reject_unstorable(value for _name, values in data.lists() for value in values)
 
 
 class CheckedChangelist(AdminBase):
@@ -46,7 +51,7 @@ class CheckedChangelist(AdminBase):
     cannot use (unknown fields, bad values, no such page), where Django would redirect to ``?e=1``."""
 
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
-        check_query_string(request)
+        check_parameters(request)
         try:
             return super().get_changelist_instance(request)
         except IncorrectLookupParameters as error:

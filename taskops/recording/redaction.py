@@ -6,7 +6,11 @@ them, it makes them itself with ``saferepr`` of the arguments
 (``celery.app.amqp.AMQP.as_task_v2``). So a repr is the publisher's own when
 it differs from what that same call makes of the same arguments. A dispatch
 whose publisher set either is *redacted*: it stores the two reprs, never the
-encoded arguments, and its refs only by pk (no ``str()``, no values). A retry
+encoded arguments, and its refs only by pk (no ``str()``, no values). The
+side Celery made would show each object's ``str()`` (``(<User: alice>,)``):
+it is made again from what taskops sends, objects by content type and pk
+(``(<auth.user:5>,)``), in the message too, so that no log or event shows
+it either (:func:`remade_reprs`). A retry
 keeps its first publish's redaction: Celery's retry would repr the arguments
 again, so the retry message gets the publisher's reprs back
 (:func:`message_reprs`, which the Task base passes to Celery).
@@ -30,7 +34,7 @@ from celery._state import get_current_app, get_current_task
 from celery.utils.saferepr import saferepr
 
 from taskops.conf import taskops_settings
-from taskops.wire import REDACTED, TaskopsHeader, dumps, envelope
+from taskops.wire import REDACTED, CodecError, TaskopsHeader, dumps, envelope, has_placeholders, loads
 
 #: The message headers that carry the publisher's reprs.
 REPRS = ("argsrepr", "kwargsrepr")
@@ -86,14 +90,47 @@ def kept_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {key: envelope(REDACTED, None) if key in hidden else value for key, value in kwargs.items()}
 
 
-def set_by_publisher(reprs: Mapping[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
-    """Whether ``argsrepr`` or ``kwargsrepr`` in ``reprs`` is the publisher's own, not Celery's (or taskops')."""
+def given_by_publisher(reprs: Mapping[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> frozenset[str]:
+    """Which of ``argsrepr`` and ``kwargsrepr`` in ``reprs`` are the publisher's own, not Celery's (or taskops')."""
     if not any(name in reprs for name in REPRS):  # task protocol 1: no reprs at all
-        return False
+        return frozenset()
+    given = set()
     if reprs.get("argsrepr") != celery_repr(args, "argsrepr"):
-        return True
+        given.add("argsrepr")
     kwargsrepr = reprs.get("kwargsrepr")
-    return kwargsrepr != celery_repr(kwargs, "kwargsrepr") and kwargsrepr != hiding_kwargsrepr(kwargs)
+    if kwargsrepr != celery_repr(kwargs, "kwargsrepr") and kwargsrepr != hiding_kwargsrepr(kwargs):
+        given.add("kwargsrepr")
+    return frozenset(given)
+
+
+def remade_reprs(args: Sequence[Any], kwargs: Mapping[str, Any], given: frozenset[str]) -> dict[str, str]:
+    """The reprs of a redacted dispatch the publisher did not give, made without any object's ``str()``.
+
+    From what taskops sends (encoded, then read back without a query): an
+    object is ``<app_label.model:pk>``, a list of them ``<app_label.model:[pk, ...]>``,
+    an attrs object ``<name {fields}>``; values ``REDACT_KWARGS`` names are
+    hidden. Anything that cannot be encoded is hidden as a whole.
+    """
+    remade = {}
+    if "argsrepr" not in given:
+        sent = _as_sent(list(args))
+        remade["argsrepr"] = celery_repr(tuple(sent), "argsrepr") if isinstance(sent, list) else HIDDEN_TEXT
+    if "kwargsrepr" not in given:
+        sent, hidden = _as_sent(kept_kwargs(kwargs)), hidden_names(kwargs)
+        remade["kwargsrepr"] = (
+            celery_repr({key: _Hidden() if key in hidden else value for key, value in sent.items()}, "kwargsrepr")
+            if isinstance(sent, dict)
+            else HIDDEN_TEXT
+        )
+    return remade
+
+
+def _as_sent(value: Any) -> Any:
+    """``value`` as a worker reads it from the message, placeholders for objects; None if it cannot be sent."""
+    try:
+        return loads(dumps(value))
+    except (CodecError, TypeError, ValueError):
+        return None
 
 
 def celery_repr(value: Any, name: str) -> str:
@@ -146,7 +183,7 @@ def redacted_by_header(
     """A worker's view: the ``taskops`` header says so; without one, the reprs are compared as at publish."""
     if header is not None:
         return header.redacted
-    return set_by_publisher(reprs, args, kwargs)
+    return bool(given_by_publisher(reprs, args, kwargs))
 
 
 def running_task_reprs(task_id: Any) -> tuple[str, str] | None:
@@ -171,20 +208,36 @@ def publisher_arguments(
     inherited = running_task_reprs(headers.get("id"))
     if inherited is not None:
         headers.update(zip(REPRS, inherited, strict=True))
-    elif _known_not_given(headers.get("id")) or not set_by_publisher(headers, args, kwargs):
+        return reprs_of(headers)
+    given = frozenset() if _known_not_given(headers.get("id")) else given_by_publisher(headers, args, kwargs)
+    if not given:
         hiding = hiding_kwargsrepr(kwargs)
         if hiding is not None and "kwargsrepr" in headers:
             headers["kwargsrepr"] = hiding
         return StoredArguments(dumps(list(args)), dumps(dict(kept)), redacted=False)
+    # Redacted: the message carries, and the record stores, no object's str() in the side Celery made.
+    headers.update(remade_reprs(args, kwargs, given))
     return reprs_of(headers)
 
 
 def worker_arguments(
     reprs: Mapping[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any], header: TaskopsHeader | None
 ) -> StoredArguments:
-    """What a row the worker creates stores: what the publisher's would have."""
-    if redacted_by_header(reprs, args, kwargs, header):
+    """What a row the worker creates stores: what the publisher's would have.
+
+    A taskops publisher remade the reprs it did not get (the header says it
+    redacted); without its header, the reprs are compared as at publish.
+    """
+    if header is not None and header.redacted:
         return reprs_of(reprs)
+    given = frozenset() if header is not None else given_by_publisher(reprs, args, kwargs)
+    if given:
+        # A side that holds objects differs from its repr here whoever made it (Celery made it from the
+        # instances, with their str()): neither given nor Celery's for sure, it is hidden.
+        unsure = {
+            name: HIDDEN_TEXT for name, value in zip(REPRS, (args, kwargs), strict=True) if has_placeholders(value)
+        }
+        return reprs_of({**reprs, **remade_reprs(args, kwargs, given), **unsure})
     return StoredArguments(dumps(list(args)), dumps(kept_kwargs(kwargs)), redacted=False)
 
 

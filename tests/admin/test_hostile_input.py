@@ -15,8 +15,9 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from taskops.models import Dispatch
+from taskops.models import Dispatch, Redispatch
 from tests.admin.helpers import CHANGELIST, result_task_ids
 from tests.factories import make_dispatch
 from tests.testapp.models import Question, Tag
@@ -35,6 +36,7 @@ HOSTILE: dict[str, str] = {
     "negative": "-1",
     "wrong-type": "abc",
     "uuid-ish": "00000000-0000-0000-0000-00000000000z",
+    "unicode-digit": "²",  # str.isdigit() says yes, int() refuses it
 }
 
 #: Query parameters that filter the changelist: a hostile value finds no dispatch, or is a 400.
@@ -49,6 +51,8 @@ FILTERS = [
     "in_transaction__exact",
     "enqueued_at__gte",
     "enqueued_at__lt",
+    "started_at__lt",
+    "operation",
     "retries",
     "id",
     "no_such_field",
@@ -186,3 +190,24 @@ def test_a_bad_id_is_a_400_only_after_the_permission_check(client: Client, dispa
     assert client.get("/admin/taskops/dispatch/abc/change/").status_code == 403
     assert client.get("/admin/taskops/dispatch/%00/history/").status_code == 403
     assert client.get(f"/admin/taskops/dispatch/object-history/{type_id(Question)}/%00/").status_code == 403
+
+
+REDISPATCHES = reverse("admin:taskops_redispatch_changelist")
+#: The re-dispatch audit's filters, search, order and page.
+REDISPATCH_PARAMETERS = ["q", "kind__exact", "outcome__exact", "created_at__gte", "o", "p"]
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("param", REDISPATCH_PARAMETERS)
+def test_redispatch_changelist(admin_client: Client, param: str, value: str) -> None:
+    Redispatch.objects.create(
+        created_at=timezone.now(), reason="r", kind=Redispatch.Kind.REPLAY, task_name="tests.ordinary_task"
+    )
+
+    response = admin_client.get(REDISPATCHES + query(param, value))
+
+    assert response.status_code in (200, 400), response.status_code
+    if "\x00" in value:
+        assert response.status_code == 400
+    elif response.status_code == 200 and param not in ("o", "p"):
+        assert "tests.ordinary_task" not in response.content.decode()

@@ -45,11 +45,49 @@ def test_the_publishers_kwargsrepr_is_stored_instead_of_the_arguments(
     row = Dispatch.objects.get(task_id=result.id)
     ref = row.refs.get()
     assert row.redacted
-    assert (row.args, row.kwargs) == ("(<Question: Q>,)", "{redacted}")  # Celery's argsrepr, the publisher's kwargsrepr
+    # The publisher's kwargsrepr; Celery's argsrepr would be "(<Question: Q>,)": remade with the object by pk.
+    assert (row.args, row.kwargs) == (f"(<testapp.question:{question.pk}>,)", "{redacted}")
     assert (ref.object_pk, ref.object_repr, ref.values) == (str(question.pk), "", {})  # by pk only
     assert ref.digests  # drift is still measured
     assert "sk-live" not in stored(result.id)
     assert sent[-1][HEADER]["redacted"] is True
+    assert sent[-1]["argsrepr"] == row.args  # the message too: no log or event shows the object's str()
+
+
+def test_the_side_celery_made_shows_no_objects_str(content_types: None, sent: list[dict[str, Any]]) -> None:
+    """Whichever side the publisher gave, the other holds no object's str(), however deep."""
+    question = Question.objects.create(title="Q-title-secret", body="b")
+    label = f"<testapp.question:{question.pk}>"
+
+    args_given = notify.apply_async((question,), {"message": question}, argsrepr="(hidden,)", queue=IDLE)
+    by_name = app.send_task(
+        notify_followers.name, ([question, {"q": question}],), {}, kwargsrepr="{hidden}", queue=IDLE
+    )
+
+    assert recording.flush()
+    rows = {row.task_id: row for row in Dispatch.objects.filter(task_id__in=[args_given.id, by_name.id])}
+    assert (rows[args_given.id].args, rows[args_given.id].kwargs) == ("(hidden,)", f"{{'message': {label}}}")
+    assert (rows[by_name.id].args, rows[by_name.id].kwargs) == (f"([{label}, {{'q': {label}}}],)", "{hidden}")
+    assert "Q-title-secret" not in stored(args_given.id) + stored(by_name.id)
+    assert "Q-title-secret" not in json.dumps(sent[-2:], default=str)
+
+
+@override_settings(TASKOPS={"REDACT_KWARGS": ["message"]})
+def test_a_remade_kwargsrepr_still_hides_what_the_setting_names(
+    content_types: None, sent: list[dict[str, Any]]
+) -> None:
+    question = Question.objects.create(title="Q-title-secret", body="b")
+
+    result = notify.apply_async((), {"question": question, "message": TOKEN}, argsrepr="(none)", queue=IDLE)
+
+    assert recording.flush()
+    row = Dispatch.objects.get(task_id=result.id)
+    assert (row.redacted, row.kwargs) == (
+        True,
+        f"{{'question': <testapp.question:{question.pk}>, 'message': <redacted>}}",
+    )
+    assert sent[-1]["kwargsrepr"] == row.kwargs
+    assert "sk-live" not in stored(result.id)
 
 
 def test_celerys_own_reprs_are_not_a_redaction(content_types: None, sent: list[dict[str, Any]]) -> None:
@@ -71,13 +109,13 @@ def test_reprs_are_compared_only_when_the_task_base_cannot_tell(
     """Through the Task base, with no reprs given, the record knows they are Celery's: no second repr."""
     question = Question.objects.create(title="Q", body="b")
     compared: list[Any] = []
-    compare = redaction.set_by_publisher
+    compare = redaction.given_by_publisher
 
-    def counted(*args: Any) -> bool:
+    def counted(*args: Any) -> frozenset[str]:
         compared.append(args)
         return compare(*args)
 
-    monkeypatch.setattr(redaction, "set_by_publisher", counted)
+    monkeypatch.setattr(redaction, "given_by_publisher", counted)
 
     plain = notify.apply_async((question,), {"message": "hello"}, queue=IDLE)
     given = notify.apply_async((question,), {"message": TOKEN}, kwargsrepr="{redacted}", queue=IDLE)
@@ -152,3 +190,14 @@ def test_a_row_the_worker_makes_stores_no_more_than_the_publishers(with_header: 
 
     # Without a taskops header, the reprs are compared with Celery's own, as at publish.
     assert (row["args"], row["kwargs"], row["redacted"]) == ("()", "{redacted}", True)
+
+
+def test_a_row_the_worker_makes_without_a_header_shows_no_objects_str() -> None:
+    """A publisher without taskops header: its argsrepr may be Celery's, with the object's str(); it is hidden."""
+    ref = codec.RefPlaceholder(codec.ModelRef("testapp.question", 7))
+    headers = {"argsrepr": "(<Question: Q-title-secret>,)", "kwargsrepr": "{redacted}"}
+    facts = MessageFacts("t", notify_followers.name, headers, args=(ref,), kwargs={"message": TOKEN})
+
+    row = worker_row(facts, timezone.now())
+
+    assert (row["args"], row["kwargs"], row["redacted"]) == ("<redacted>", "{redacted}", True)

@@ -33,9 +33,11 @@ from django.utils.translation import gettext_lazy
 from django_htmx.http import HttpResponseStopPolling
 
 from taskops.admin.arguments import ArgumentPrinter
+from taskops.admin.change_history import VisibleChangeHistory
 from taskops.admin.display import moment_html
 from taskops.admin.links import Linker
 from taskops.admin.pages import AdminPages
+from taskops.admin.params import CheckedChangelist
 from taskops.admin.redispatch.actions import WithoutRunTask
 from taskops.admin.redispatch.filters import OperationFilter
 from taskops.admin.redispatch.progress import ProgressRows, items_page, plan_summary, progress_of
@@ -60,7 +62,7 @@ def outcome_badge(redispatch: Redispatch) -> SafeString:
 
 
 @admin.register(Redispatch)
-class RedispatchAdmin(ProgressRows, WithoutRunTask, AdminPages):
+class RedispatchAdmin(ProgressRows, VisibleChangeHistory, WithoutRunTask, CheckedChangelist, AdminPages):
     """Browse re-dispatches; follow one's progress; resume a stopped one; never edit."""
 
     list_display = ["when", "operator", "task", "kind", "counts", "outcome_badge"]

@@ -33,4 +33,6 @@ class OperationFilter(admin.SimpleListFilter):
             return None
         if value == ANY:
             return queryset.filter(operation__isnull=False)
-        return queryset.filter(operation_id=int(value)) if value.isdigit() and len(value) < 19 else queryset.none()
+        # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+        is_id = value.isascii() and value.isdigit() and len(value) < 19
+        return queryset.filter(operation_id=int(value)) if is_id else queryset.none()

@@ -50,6 +50,7 @@ class ObjectState:
     """One chosen object: whether it still exists, its last dispatch of the task, and that dispatch's drift."""
 
     link: ObjectLink
+    #: Whether the row exists now; shown only as ``gone``, which asks ``Visibility``.
     exists: bool
     last: Dispatch | None
     judged: Judged | None
@@ -62,6 +63,11 @@ class ObjectState:
     @property
     def when(self) -> dt.datetime | None:
         return self.last.enqueued_at if self.last is not None else None
+
+    @property
+    def gone(self) -> bool:
+        """The row no longer exists, and the user may know it (``exists`` itself is not for display)."""
+        return not self.exists and self.link.visible
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from django.apps import apps
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from taskops.admin.objects import NUL
 from taskops.models import RedispatchTicket
 from taskops.wire import json_pk
 
@@ -48,7 +49,7 @@ def issue(user: Any, purpose: Purpose, *, model: str = "", data: dict[str, Any] 
 
 def find(user: Any, purpose: Purpose, token: str | None) -> RedispatchTicket | None:
     """The user's live ticket with this token, or None (unknown, expired, another user's, another purpose)."""
-    if not token or len(token) > 64:
+    if not token or len(token) > 64 or NUL in token:  # no token holds NUL, nor can a query compare one
         return None
     live = RedispatchTicket.objects.filter(created_at__gte=timezone.now() - LIFETIME)
     return live.filter(token=token, user=user, purpose=purpose).first()

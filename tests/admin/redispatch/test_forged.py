@@ -7,16 +7,21 @@ no message leaves (``after_task_publish``), no ``Dispatch``, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.admin import helpers
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import reverse
 
+from taskops.admin.redispatch import tickets
 from taskops.models import Dispatch, Redispatch, RedispatchTicket
 from tests.admin.redispatch.conftest import AUTOCOMPLETE, FORM, HTMX, review_data
-from tests.testapp.models import Question
-from tests.testapp.tasks import add, pair_books, read_body, review_question
+from tests.factories import make_dispatch
+from tests.testapp.models import Book, Question
+from tests.testapp.tasks import add, pair_books, read_body, review_question, touch_book
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +140,67 @@ def test_a_forged_search_is_refused(operator_client: Client, what: str, changes:
 
     assert response.status_code == 403
     assert b"findme" not in response.content
+
+
+NUL = "\x00"
+CHANGELIST = reverse("admin:taskops_dispatch_changelist")
+
+#: POSTs an operator can forge with a NUL byte (a text column refuses it on PostgreSQL, a JSON one too):
+#: (what, URL, the POST given the questions and a dispatch's pk).
+HOSTILE_POSTS: list[tuple[str, str, Callable[[list[Question], int], dict[str, Any]]]] = [
+    ("preview: a value", FORM, lambda qs, d: review_data(qs[0], reason=f"r{NUL}")),
+    ("preview: an object's pk", FORM, lambda qs, d: review_data(qs[0], **{"arg-question": [f"{qs[0].pk}{NUL}"]})),
+    ("preview: an extra key kept", FORM, lambda qs, d: {**review_data(qs[0]), f"x{NUL}": "1"}),
+    ("preview: an extra value kept", FORM, lambda qs, d: {**review_data(qs[0]), "extra": f"a{NUL}b"}),
+    ("preview: the selection", FORM, lambda qs, d: review_data(qs[0], selection=f"s{NUL}")),
+    ("the choose button", FORM, lambda qs, d: {"task": f"{review_question.name}{NUL}", "_choose": "1"}),
+    ("the confirmation", FORM, lambda qs, d: {"confirm": f"t{NUL}"}),
+    (
+        "the replay's ticket",
+        CHANGELIST,
+        lambda qs, d: {
+            "action": "redispatch_selected",
+            helpers.ACTION_CHECKBOX_NAME: [str(d)],
+            "post": "yes",
+            "ticket": f"t{NUL}",
+            "reason": "r",
+        },
+    ),
+    (
+        "the replay's selection",
+        CHANGELIST,
+        lambda qs, d: {"action": "redispatch_selected", helpers.ACTION_CHECKBOX_NAME: [f"{d}{NUL}"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "url", "post"), HOSTILE_POSTS, ids=[what for what, _url, _post in HOSTILE_POSTS])
+def test_a_nul_byte_posted_is_a_400_and_stores_nothing(
+    operator_client: Client,
+    questions: list[Question],
+    published: list[Any],
+    what: str,
+    url: str,
+    post: Callable[[list[Question], int], dict[str, Any]],
+) -> None:
+    dispatch = make_dispatch(Book.objects.create(title="b"), task_name=touch_book.name)
+    Dispatch.objects.exclude(pk=dispatch.pk).delete()
+
+    response = operator_client.post(url, post(questions, dispatch.pk), headers=HTMX)
+
+    assert response.status_code == 400
+    assert published == []
+    assert list(Dispatch.objects.all()) == [dispatch]
+    assert not Redispatch.objects.exists()
+    assert not RedispatchTicket.objects.exists()
+
+
+@pytest.mark.parametrize("purpose", list(RedispatchTicket.Purpose))
+def test_a_token_with_a_nul_byte_finds_no_ticket(role: Any, purpose: RedispatchTicket.Purpose) -> None:
+    """Not looked up at all: PostgreSQL refuses NUL in a text comparison."""
+    user = role("operator")
+    token = tickets.issue(user, purpose)
+
+    assert tickets.find(user, purpose, token) is not None
+    assert tickets.find(user, purpose, f"{token[:10]}{NUL}") is None
+    assert tickets.use(user, purpose, NUL) is None
