@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError
 
 from taskops.conf import taskops_settings
 from taskops.models import Redispatch
-from taskops.redispatch.plan import Draft, Options, Refused, for_objects, replay
+from taskops.redispatch.plan import Draft, MayView, Options, Refused, for_objects, replay
 from taskops.redispatch.publish import publish_pending, save
 from taskops.redispatch.resumption import check_resume, may_be_taken_over
 from taskops.redispatch.tasks import fan_out
@@ -61,17 +61,18 @@ def submit(draft: Draft) -> Redispatch:
         return redispatch
 
 
-def resume(redispatch: Redispatch, user: Any) -> bool:
+def resume(redispatch: Redispatch, user: Any, may_view: MayView | None = None) -> bool:
     """Publish, in the background, what a stopped or stalled re-dispatch left unpublished.
 
-    ``user`` (who resumes) passes the service's checks again, or :class:`Refused` is raised and
-    nothing is published. A stopped one (``FAILED``) is resumed, and so is a queued or publishing
-    one without progress for ``TASKOPS["REDISPATCH_STALLED_AFTER"]`` seconds (its fan-out was lost
-    with its worker). Only once: it is queued again in one conditional UPDATE that also writes a
-    heartbeat, so two operators (or a double click) start one fan-out, not two, and a fan-out
-    that was only slow stops at its next batch. Returns whether this call resumed it.
+    ``user`` (who resumes) passes the service's checks again (``may_view`` as in
+    :func:`for_objects`), or :class:`Refused` is raised and nothing is published. A stopped
+    one (``FAILED``) is resumed, and so is a queued or publishing one without progress for
+    ``TASKOPS["REDISPATCH_STALLED_AFTER"]`` seconds (its fan-out was lost with its worker).
+    Only once: it is queued again in one conditional UPDATE that also writes a heartbeat, so
+    two operators (or a double click) start one fan-out, not two, and a fan-out that was only
+    slow stops at its next batch. Returns whether this call resumed it.
     """
-    check_resume(redispatch, user)
+    check_resume(redispatch, user, may_view)
     taken = Redispatch.objects.filter(pk=redispatch.pk).filter(may_be_taken_over())
     if not taken.update(outcome=Redispatch.Outcome.QUEUED, heartbeat_at=timezone.now()):
         return False

@@ -27,7 +27,15 @@ from django.utils import timezone
 from taskops.conf import taskops_settings
 from taskops.models import ObjectRef, Redispatch
 from taskops.redispatch import policy
-from taskops.redispatch.plan import GENERAL, Problems, check_argument_models, find_model, find_task
+from taskops.redispatch.plan import (
+    GENERAL,
+    MayView,
+    Problems,
+    check_argument_models,
+    find_model,
+    find_task,
+    user_may_view,
+)
 from taskops.wire import loads
 
 #: Outcomes of a re-dispatch that something is (or should be) publishing.
@@ -55,18 +63,23 @@ def may_be_taken_over() -> Q:
     return Q(outcome=Redispatch.Outcome.FAILED) | (Q(outcome__in=UNDER_WAY) & quiet)
 
 
-def check_resume(redispatch: Redispatch, user: Any) -> None:
-    """Raise :class:`~taskops.redispatch.plan.Refused` if ``user`` may not resume ``redispatch``."""
+def check_resume(redispatch: Redispatch, user: Any, may_view: MayView | None = None) -> None:
+    """Raise :class:`~taskops.redispatch.plan.Refused` if ``user`` may not resume ``redispatch``.
+
+    ``may_view``: whether the user may view a model; the admin passes its ``ModelAdmin``'s view
+    permission, as for a new re-dispatch; by default the user's own model permission.
+    """
+    may_view = may_view or user_may_view(user)
     problems = Problems()
     if not policy.may_redispatch(user):
         problems.add(GENERAL, f"You do not have the permission to re-dispatch tasks ({policy.PERMISSION}).")
     if redispatch.kind == Redispatch.Kind.OBJECTS:
         find_task(redispatch.task_name, problems)
-        find_model(str(redispatch.plan.get("model", "")), user, problems)
-        check_argument_models(loads(redispatch.plan.get("kwargs") or "{}"), user, problems)
+        find_model(str(redispatch.plan.get("model", "")), may_view, problems)
+        check_argument_models(loads(redispatch.plan.get("kwargs") or "{}"), may_view, problems)
     else:
         for label in replayed_models(redispatch):
-            find_model(label, user, problems, field="dispatches")
+            find_model(label, may_view, problems, field="dispatches")
     problems.raise_any()
 
 

@@ -206,7 +206,7 @@ class RedispatchAdmin(ProgressRows, VisibleChangeHistory, WithoutRunTask, Checke
     def may_resume(self, request: HttpRequest, redispatch: Redispatch) -> bool:
         """The user passes the service's checks for resuming it (so "Resume" is shown)."""
         try:
-            check_resume(redispatch, request.user)
+            check_resume(redispatch, request.user, Linker(self.admin_site, request).visibility.may_view)
         except Refused:
             return False
         return True
@@ -220,7 +220,7 @@ class RedispatchAdmin(ProgressRows, VisibleChangeHistory, WithoutRunTask, Checke
             raise PermissionDenied
         redispatch = self.get_redispatch(request, object_id)
         try:
-            resumed = resume(redispatch, request.user)
+            resumed = resume(redispatch, request.user, Linker(self.admin_site, request).visibility.may_view)
         except Refused as refused:
             messages.error(
                 request,
