@@ -19,6 +19,7 @@ from django.urls import reverse
 from taskops.admin.redispatch import tickets
 from taskops.models import Dispatch, Redispatch
 from taskops.redispatch import Refused, for_objects
+from taskops.redispatch.publish import save
 from tests.admin.redispatch.conftest import IDLE
 from tests.factories import make_dispatch
 from tests.testapp.models import Book
@@ -78,3 +79,17 @@ def test_outside_the_admin_the_service_asks_the_model_permission(
     assert for_objects(**call, reason="r").total == 1
     with pytest.raises(Refused, match="You may not view books"):
         for_objects(**call, reason="r", may_view=lambda model: model is not Book)
+
+
+def test_a_resume_refuses_what_the_model_admin_hides(project_client: Client, published: list[Any]) -> None:
+    operator = User.objects.get(pk=project_client.session["_auth_user_id"])
+    book = Book.objects.create(title="b")
+    draft = for_objects(user=operator, task_name=touch_book.name, model_label="testapp.book", pks=[book.pk], reason="r")
+    stopped = save(draft)
+    Redispatch.objects.filter(pk=stopped.pk).update(outcome=Redispatch.Outcome.FAILED)
+
+    hidden = project_client.post(reverse("project_admin:taskops_redispatch_resume", args=[stopped.pk]), follow=True)
+
+    assert "You may not view books." in hidden.content.decode()
+    assert Redispatch.objects.get(pk=stopped.pk).outcome == Redispatch.Outcome.FAILED
+    assert published == []
