@@ -10,8 +10,13 @@ import pytest
 from celery.signals import after_task_publish
 from django.contrib.auth.models import Permission, User
 
+from taskops.models import Redispatch
+from taskops.redispatch import Options, for_objects
+from taskops.redispatch.publish import save
 from taskops.wire.lanes import lane_of
 from tests.celery_app import app
+from tests.testapp.models import Book
+from tests.testapp.tasks import touch_book
 
 #: A queue no worker reads: what the in-process tests publish stays there (and is purged).
 IDLE = "taskops-tests-idle"
@@ -68,3 +73,18 @@ def make_user(db: None) -> Callable[..., User]:
 def operator(make_user: Callable[..., User]) -> User:
     """May re-dispatch, and may view books."""
     return make_user("operator", "taskops.redispatch_dispatch", "testapp.view_book")
+
+
+def saved_for_books(user: User, count: int, options: Options | None = None) -> Redispatch:
+    """A re-dispatch of ``touch_book`` for ``count`` new books, saved and not published
+    (``options``: the task's own queue by default, where a test worker runs them)."""
+    books = [Book.objects.create(title=f"book {i}") for i in range(count)]
+    draft = for_objects(
+        user=user,
+        task_name=touch_book.name,
+        model_label="testapp.book",
+        reason="the nightly job failed",
+        pks=[b.pk for b in books],
+        options=options or Options(),
+    )
+    return save(draft)

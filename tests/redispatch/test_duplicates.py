@@ -11,25 +11,11 @@ from django_celery_results.models import TaskResult
 from taskops import recording
 from taskops.models import Dispatch, Redispatch, RedispatchItem, State
 from taskops.recording.deliveries import DUPLICATE_NOTE, claim, claim_on_prerun, is_duplicate
-from taskops.redispatch import Options, for_objects
-from taskops.redispatch.publish import publish_pending, save
+from taskops.redispatch.publish import publish_pending
 from tests.conftest import WorkerProcess
 from tests.polling import wait_for
+from tests.redispatch.conftest import saved_for_books
 from tests.testapp.models import Book
-from tests.testapp.tasks import touch_book
-
-
-def saved_for_books(user: User, count: int) -> Redispatch:
-    books = [Book.objects.create(title=f"book {i}") for i in range(count)]
-    draft = for_objects(
-        user=user,
-        task_name=touch_book.name,
-        model_label="testapp.book",
-        reason="the nightly job failed",
-        pks=[b.pk for b in books],
-        options=Options(),  # the task's own queue: the worker runs them
-    )
-    return save(draft)
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from taskops.models import Dispatch, ObjectRef, Redispatch, RedispatchItem, State
-from taskops.redispatch import Options, for_objects, submit
+from taskops.redispatch import Draft, Options, for_objects, submit
 from taskops.redispatch.resumption import is_stalled
 from taskops.wire.lanes import lane_of
 from tests.celery_app import app
@@ -39,6 +39,18 @@ def pool_children(pid: int) -> list[int]:
     return [int(line) for line in found.split()]
 
 
+def every_book(user: User, queue: str) -> Draft:
+    """A re-dispatch of ``touch_book`` for every book, its calls sent to ``queue``."""
+    return for_objects(
+        user=user,
+        task_name=touch_book.name,
+        model_label="testapp.book",
+        reason="the nightly job failed",
+        queryset=Book.objects.all(),
+        options=Options(queue=queue),
+    )
+
+
 def progress(redispatch: Redispatch) -> Redispatch:
     redispatch.refresh_from_db()
     return redispatch
@@ -54,14 +66,7 @@ def test_a_killed_fan_out_resumes_and_publishes_each_object_once(operator: User,
     Book.objects.bulk_create(Book(title=f"book {i}") for i in range(OBJECTS))
     worker = start_worker_process(f"--queues={FAN_OUT_QUEUE}", concurrency=1)
     try:
-        draft = for_objects(
-            user=operator,
-            task_name=touch_book.name,
-            model_label="testapp.book",
-            reason="the nightly job failed",
-            queryset=Book.objects.all(),
-            options=Options(queue=IDLE),  # the calls wait in a queue nobody reads: they are counted, not run
-        )
+        draft = every_book(operator, IDLE)  # the calls wait in a queue nobody reads: they are counted, not run
         redispatch = submit(draft)
         assert redispatch.outcome == Redispatch.Outcome.QUEUED
 
@@ -135,14 +140,7 @@ def test_a_fan_out_whose_worker_is_killed_stalls_is_resumed_and_runs_each_call_o
     fan_out = start_worker_process(queue=FAN_OUT_QUEUE, concurrency=1, env=small_batches)
     replacement: WorkerProcess | None = None
     try:
-        draft = for_objects(
-            user=operator,
-            task_name=touch_book.name,
-            model_label="testapp.book",
-            reason="the nightly job failed",
-            queryset=Book.objects.all(),
-            options=Options(queue=CALLS_QUEUE),
-        )
+        draft = every_book(operator, CALLS_QUEUE)
         redispatch = submit(draft)
         wait_for(lambda: 0 < progress(redispatch).published < KILLED_OBJECTS, what="the fan-out to be midway")
         kill_whole(fan_out)

@@ -16,7 +16,7 @@ from taskops.redispatch import Options, Refused, for_objects, replay, resume
 from taskops.redispatch import publish as publish_module
 from taskops.redispatch.publish import Lease, Superseded, publish_pending, save
 from tests.factories import make_dispatch
-from tests.redispatch.conftest import IDLE
+from tests.redispatch.conftest import IDLE, saved_for_books
 from tests.testapp.models import Book, Question
 from tests.testapp.tasks import read_body, touch_book
 
@@ -26,17 +26,8 @@ FAN_OUT = "taskops.redispatch.fan_out"
 
 
 def saved(user: User, count: int = 3) -> Redispatch:
-    """A re-dispatch of touch_book for ``count`` books, saved and not published."""
-    books = [Book.objects.create(title=f"book {i}") for i in range(count)]
-    draft = for_objects(
-        user=user,
-        task_name=touch_book.name,
-        model_label="testapp.book",
-        reason="r",
-        pks=[b.pk for b in books],
-        options=Options(queue=IDLE),
-    )
-    return save(draft)
+    """A re-dispatch of touch_book for ``count`` books, saved and not published (to a queue nobody reads)."""
+    return saved_for_books(user, count, Options(queue=IDLE))
 
 
 def set_state(redispatch: Redispatch, outcome: str, quiet_for: float) -> None:

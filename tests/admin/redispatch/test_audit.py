@@ -111,9 +111,9 @@ def test_the_poll_gets_the_partial_and_stops_when_settled(operator_client: Clien
     assert "hx-trigger" not in settled.content.decode()
 
 
-def test_a_stopped_one_is_resumed_once(
-    operator_client: Client, done: Redispatch, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The re-dispatches whose fan-out was started (recorded, not sent: no worker reads it here)."""
     started: list[int] = []
 
     def start_fan_out(redispatch: Redispatch) -> bool:
@@ -121,6 +121,10 @@ def test_a_stopped_one_is_resumed_once(
         return True
 
     monkeypatch.setattr("taskops.redispatch.start_fan_out", start_fan_out)
+    return started
+
+
+def test_a_stopped_one_is_resumed_once(operator_client: Client, done: Redispatch, started: list[int]) -> None:
     Redispatch.objects.filter(pk=done.pk).update(outcome=Redispatch.Outcome.FAILED, error="OperationalError: gone")
     resume = reverse("admin:taskops_redispatch_resume", args=[done.pk])
 
@@ -140,16 +144,9 @@ def test_a_stopped_one_is_resumed_once(
 
 
 def test_a_stalled_one_stops_polling_and_offers_resume(
-    operator_client: Client, done: Redispatch, monkeypatch: pytest.MonkeyPatch
+    operator_client: Client, done: Redispatch, started: list[int]
 ) -> None:
     """Publishing, but no heartbeat for REDISPATCH_STALLED_AFTER (its fan-out died with its worker)."""
-    started: list[int] = []
-
-    def start_fan_out(redispatch: Redispatch) -> bool:
-        started.append(redispatch.pk)
-        return True
-
-    monkeypatch.setattr("taskops.redispatch.start_fan_out", start_fan_out)
     resume = reverse("admin:taskops_redispatch_resume", args=[done.pk])
     Redispatch.objects.filter(pk=done.pk).update(outcome=Redispatch.Outcome.RUNNING, heartbeat_at=timezone.now())
 
