@@ -152,6 +152,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_CACHE_BACKEND = "django-cache"
+# The suite serves the metrics view from one process at a time: its own memory cache is right here
+# (taskops.W050 warns deployments of it; tests/test_checks.py calls the check itself).
+SILENCED_SYSTEM_CHECKS = ["taskops.W050"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -70,18 +70,62 @@ def fresh_database(env: dict[str, str]) -> None:
     subprocess.run(migrate, cwd=BASE_DIR, env=env, check=True, timeout=600)
 
 
-def start_worker(env: dict[str, str], queue: str, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], queue: str, log_path: Path, again: bool = False) -> subprocess.Popen[bytes]:
+    """A prefork worker on ``queue``, once it says it is ready; ``again``: its log goes on (a restart)."""
     command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--loglevel=INFO"]
     command += [f"--hostname=soak-{uuid.uuid4().hex[:6]}@%h", "--concurrency=2", f"--queues={queue}"]
     command += ["--without-mingle", "--without-gossip"]
-    with log_path.open("wb") as log:
+    ready_before = log_path.read_text(errors="replace").count(" ready.") if again and log_path.exists() else 0
+    with log_path.open("ab" if again else "wb") as log:
         worker = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while " ready." not in log_path.read_text(errors="replace"):
+    while log_path.read_text(errors="replace").count(" ready.") <= ready_before:
         if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()  # never left running beside the one started next
             raise RuntimeError(f"the worker did not start: see {log_path}")
         time.sleep(0.2)
     return worker
+
+
+class SupervisedWorker:
+    """The worker as a supervisor (systemd, honcho, Kubernetes) runs it: started again if it exits.
+
+    Celery's main process can itself exit at a broker restart: kombu's Redis
+    transport may meet the connection already gone while it restores its
+    unacknowledged messages on close ("Unrecoverable error: AttributeError
+    ... 'hostname'"). In production a supervisor starts it again, and the
+    messages it held come back after the broker's visibility timeout; the
+    soak does the same, and its summary counts each restart.
+    """
+
+    def __init__(self, env: dict[str, str], queue: str, log_path: Path) -> None:
+        self.env, self.queue, self.log_path = env, queue, log_path
+        self.process = start_worker(env, queue, log_path)
+        #: Exit status of each time the worker exited on its own (and was started again).
+        self.exits: list[int] = []
+        self._counted: set[int] = set()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            code = self.process.poll()
+            if code is None:
+                continue
+            if self.process.pid not in self._counted:
+                self._counted.add(self.process.pid)
+                self.exits.append(code)
+            try:
+                self.process = start_worker(self.env, self.queue, self.log_path, again=True)
+            except RuntimeError:  # not ready within its time (the broker still away): the next round tries again
+                continue
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(180)
+        self.process.terminate()
+        self.process.wait(60)
 
 
 def kill_a_pool_child(worker: subprocess.Popen[bytes]) -> int:
@@ -95,10 +139,10 @@ def kill_a_pool_child(worker: subprocess.Popen[bytes]) -> int:
 class Chaos:
     """The faults, each once its share of the tasks is published; each runs beside the publishing."""
 
-    def __init__(self, proxy: Proxy, worker: subprocess.Popen[bytes], broker: Broker, plan: list[str]) -> None:
+    def __init__(self, proxy: Proxy, worker: SupervisedWorker, broker: Broker, plan: list[str]) -> None:
         self.proxy, self.worker, self.broker = proxy, worker, broker
         self.done: list[str] = []
-        faults = {"kill": self.kill, "cut": self.cut, "restart": self.restart_broker}
+        faults = {"kill": self.kill, "cut": self.cut, "restart": self.restart_broker, "crash": self.crash}
         shares = (0.15, 0.30, 0.45, 0.60, 0.75)
         self.plan = [(share, faults[name]) for share, name in zip(shares, plan, strict=False)]
         self.threads: list[threading.Thread] = []
@@ -113,7 +157,13 @@ class Chaos:
             self.threads.append(thread)
 
     def kill(self) -> None:
-        self.done.append(f"killed pool child {kill_a_pool_child(self.worker)}")
+        self.done.append(f"killed pool child {kill_a_pool_child(self.worker.process)}")
+
+    def crash(self) -> None:
+        """The worker's main process dies at once (its supervisor starts it again)."""
+        pid = self.worker.process.pid
+        os.kill(pid, signal.SIGKILL)
+        self.done.append(f"worker {pid} killed")
 
     def cut(self) -> None:
         self.proxy.cut()
@@ -202,7 +252,7 @@ def main() -> int:
     parser.add_argument(
         "--faults",
         default=",".join(FULL),
-        help=f"in order, comma-separated (default {','.join(FULL)}; CI: {','.join(CI)})",
+        help=f"in order, comma-separated, of kill, cut, restart, crash (default {','.join(FULL)}; CI: {','.join(CI)})",
     )
     args = parser.parse_args()
     var = Path(os.environ.get("TASKOPS_VAR_DIR", BASE_DIR / "var")) / "soak"
@@ -220,7 +270,9 @@ def main() -> int:
     os.environ.update(env)
     queue = f"taskops-faults-soak-{uuid.uuid4().hex[:8]}"
     worker_log = var / f"worker-{args.broker}.log"
-    worker = start_worker(env, queue, worker_log)
+    worker = SupervisedWorker(env, queue, worker_log)
+    lost: set[str] = set()
+    gone: set[str] = set()
     try:
         import django
 
@@ -234,24 +286,33 @@ def main() -> int:
         flushed = recording.flush(300)
         result = reconcile(returned)
         elapsed = time.monotonic() - started
+        worker.stop()  # nothing is taken any more: what the broker holds now, it keeps
+        lost = lost_by_broker(result["stuck_ids"], broker, queue, worker_log, chaos.restarts)
+        gone = lost_with_a_worker(result["stuck_ids"], worker_log) if worker.exits else set()
     finally:
-        worker.terminate()
-        worker.wait(60)
+        worker.stop()
         proxy.stop()
         broker.stop()
-    lost = lost_by_broker(result["stuck_ids"], broker, queue, worker_log, chaos.restarts)
-    stuck = result["stuck"] - len(lost)
+    stuck = result["stuck"] - len(lost) - len(gone - lost)
     ok = flushed and not (result["missing"] or stuck or result["duplicate_rows"] or result["duplicate_refs"])
     print(
         f"soak {args.broker}: {'OK' if ok else 'FAILED'} in {elapsed:.0f}s; published {len(returned)} "
         f"(+{raised} raised), rows {result['rows']}, missing {result['missing']}, stuck {stuck}, "
-        f"lost by the broker {len(lost)}, "
+        f"lost by the broker {len(lost)}, lost with a worker that died {len(gone - lost)}, "
         f"duplicates {result['duplicate_rows']}/{result['duplicate_refs']}, refs {result['refs']}, "
         f"states {result['states']}, flushed {flushed}, dropped {recording.dropped_count()}, "
-        f"slowest delay() {slowest:.3f}s; faults: {', '.join(chaos.done)}; worker log {worker_log}"
+        f"slowest delay() {slowest:.3f}s; faults: {', '.join(chaos.done)}; "
+        f"worker restarted by its supervisor {len(worker.exits)} time(s) (exit status {worker.exits}); "
+        f"worker log {worker_log}"
     )
     for task_id in result["stuck_ids"][:20]:
-        told = "lost by the broker" if task_id in lost else result_state(task_id)
+        told = (
+            "lost by the broker"
+            if task_id in lost
+            else "lost with a worker that died"
+            if task_id in gone
+            else result_state(task_id)
+        )
         print(f"  not final: {task_id} ({told}); worker log: {worker_lines(worker_log, task_id)}")
     return 0 if ok else 1
 
@@ -281,6 +342,28 @@ def lost_by_broker(
                 lost.add(task_id)
                 break
     return lost
+
+
+def lost_with_a_worker(stuck_ids: list[str], log: Path) -> set[str]:
+    """The stuck tasks a worker took and died with, before it ran them.
+
+    Without ``acks_late`` Celery acknowledges a message when its worker takes
+    it for the pool, so a task taken and not yet run when the worker's main
+    process dies is gone from the broker (Celery runs a task at most once).
+    taskops keeps it visible: its row stays ``PENDING`` with its arguments.
+    Counted apart only when all of this holds: its row is ``PENDING``, the
+    worker's log says only that it was received, and that was before the
+    last time a worker started (so by a worker that died since).
+    """
+    lines = log.read_text(errors="replace").splitlines()
+    last_start = max((n for n, line in enumerate(lines) if line.endswith(" ready.")), default=-1)
+    gone: set[str] = set()
+    for task_id in stuck_ids:
+        said = [n for n, line in enumerate(lines) if task_id in line]
+        only_received = bool(said) and all(lines[n].endswith(" received") for n in said)
+        if only_received and max(said) < last_start and result_state(task_id) == "PENDING":
+            gone.add(task_id)
+    return gone
 
 
 def result_state(task_id: str) -> str:
